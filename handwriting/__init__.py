@@ -1,0 +1,3 @@
+"""handwriting: Graves' handwriting recognition and synthesis in JAX."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Data layer: IAM-OnDB strokes, IAM line images, rendering, synthetic Hershey handwriting."""

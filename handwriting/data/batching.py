@@ -1,0 +1,80 @@
+"""Deterministic bucketed batching and padding with masks.
+
+A batch is a pure function of (seed, step): `EpochBatcher.indices(step)` gives the item indices
+of training step `step`, so the data position of a run is its step number and resuming from a
+checkpoint replays exactly the batches an uninterrupted run would have seen.
+
+Bucketing: each epoch's shuffled items are cut into windows of `bucket_window` batches; inside a
+window items are sorted by length and cut into batches, then the batches of the epoch are
+shuffled. Batches hold items of similar length (little padding) yet every epoch differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+class EpochBatcher:
+  """Maps a training step to the indices of its batch; drops no item except the epoch's tail."""
+
+  def __init__(self, lengths: Sequence[int] | np.ndarray, batch_size: int, seed: int,
+               bucket_window: int = 20):
+    self.lengths = np.asarray(lengths)
+    if len(self.lengths) < batch_size:
+      raise ValueError(f"{len(self.lengths)} items cannot fill one batch of {batch_size}")
+    self.batch_size = batch_size
+    self.seed = seed
+    self.bucket_window = bucket_window
+    self.batches_per_epoch = len(self.lengths) // batch_size
+    self._cache: tuple[int, np.ndarray] | None = None
+
+  def epoch_plan(self, epoch: int) -> np.ndarray:
+    """[batches_per_epoch, batch_size] item indices of one epoch."""
+    if self._cache is not None and self._cache[0] == epoch:
+      return self._cache[1]
+    rng = np.random.default_rng([self.seed, epoch])
+    order = rng.permutation(len(self.lengths))[: self.batches_per_epoch * self.batch_size]
+    window = self.bucket_window * self.batch_size
+    chunks = []
+    for start in range(0, len(order), window):
+      part = order[start:start + window]
+      chunks.append(part[np.argsort(self.lengths[part], kind="stable")])
+    plan = np.concatenate(chunks).reshape(self.batches_per_epoch, self.batch_size)
+    plan = plan[rng.permutation(self.batches_per_epoch)]
+    self._cache = (epoch, plan)
+    return plan
+
+  def position(self, step: int) -> tuple[int, int]:
+    """(epoch, batch index within the epoch) of `step`."""
+    return divmod(step, self.batches_per_epoch)
+
+  def indices(self, step: int) -> np.ndarray:
+    epoch, i = self.position(step)
+    return self.epoch_plan(epoch)[i]
+
+
+def padded_length(n: int, multiple: int = 32) -> int:
+  """Rounds up to a multiple so that jitted functions see few distinct shapes."""
+  return max(multiple, -(-n // multiple) * multiple)
+
+
+def pad_batch(items: Sequence[np.ndarray], multiple: int = 32,
+              length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+  """Stacks variable-length arrays along a new axis 0, padding axis 1 with zeros.
+
+  Returns (padded [B, T, ...], mask [B, T] float32 with 1 on real steps). T is `length` if given
+  else the longest item rounded up to `multiple`.
+  """
+  longest = max(len(x) for x in items)
+  T = length if length is not None else padded_length(longest, multiple)
+  if T < longest:
+    raise ValueError(f"pad length {T} is shorter than the longest item ({longest})")
+  first = np.asarray(items[0])
+  out = np.zeros((len(items), T) + first.shape[1:], dtype=first.dtype)
+  mask = np.zeros((len(items), T), dtype=np.float32)
+  for b, x in enumerate(items):
+    out[b, :len(x)] = x
+    mask[b, :len(x)] = 1.0
+  return out, mask
