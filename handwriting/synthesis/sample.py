@@ -1,0 +1,115 @@
+"""Sampling handwriting: biased (Graves 2013 eqs 61-62), primed (section 5.5), with end-of-text
+detection (section 5.3). One jitted `lax.while_loop` over time steps for the whole batch.
+
+Dimension letters: B batch, N generated steps (max_steps), U characters (+1: the position past
+the end), V alphabet size, P prime steps.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from handwriting.synthesis import mdn
+from handwriting.synthesis import window as win
+from handwriting.synthesis.model import HandwritingNet
+
+Array = jax.Array
+
+
+class Samples(NamedTuple):
+  ink_BxNx3: Array  # normalised offsets; row 0 is the start row fed to the network
+  mask_BxN: Array  # 1 on rows that belong to the line (prime rows included)
+  phi_BxNxU: Array  # window weights at every step (zeros for the prediction network)
+  prime_B: Array  # number of leading rows copied from the prime strokes
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "max_steps"))
+def _run(graphdef: nnx.GraphDef, params: nnx.State, key: Array, start_Bx3: Array,
+         chars_BxU1: Array, lengths_B: Array, prime_BxPx3: Array, prime_B: Array,
+         bias: Array, max_steps: int) -> Samples:
+  model: HandwritingNet = nnx.merge(graphdef, params)
+  B = start_Bx3.shape[0]
+  onehot = model.one_hot(chars_BxU1) if model.has_window else None
+  U1 = chars_BxU1.shape[1]
+  P = prime_BxPx3.shape[1]
+
+  def cond(carry):
+    t, _, _, done_B, *_ = carry
+    return (t < max_steps - 1) & ~jnp.all(done_B)
+
+  def body(carry):
+    t, state, x_Bx3, done_B, ink, mask, phis = carry
+    state, y_BxY, phi_BxU = model.step(state, x_Bx3, onehot)
+    drawn_Bx3 = mdn.sample(jax.random.fold_in(key, t), y_BxY, bias)
+    # Priming: while t+1 is inside the style strokes the input is clamped to them.
+    clamp_B = t + 1 < prime_B
+    prime_row = jax.lax.dynamic_index_in_dim(prime_BxPx3, jnp.minimum(t + 1, P - 1), 1, False)
+    x_next = jnp.where(clamp_B[:, None], prime_row, drawn_Bx3)
+    if model.has_window:
+      finished_B = win.text_finished(phi_BxU, lengths_B) & ~clamp_B
+    else:
+      finished_B = jnp.zeros_like(done_B)
+    live_B = ~done_B
+    ink = ink.at[:, t + 1].set(jnp.where(live_B[:, None], x_next, 0.0))
+    mask = mask.at[:, t + 1].set(live_B.astype(mask.dtype))
+    phis = phis.at[:, t].set(phi_BxU)
+    return t + 1, state, x_next, done_B | finished_B, ink, mask, phis
+
+  ink = jnp.zeros((B, max_steps, 3), start_Bx3.dtype).at[:, 0].set(start_Bx3)
+  mask = jnp.zeros((B, max_steps), start_Bx3.dtype).at[:, 0].set(1.0)
+  phis = jnp.zeros((B, max_steps, U1 if model.has_window else 0), start_Bx3.dtype)
+  carry = (jnp.int32(0), model.initial_state(B), start_Bx3, jnp.zeros((B,), bool), ink, mask,
+           phis)
+  _, _, _, _, ink, mask, phis = jax.lax.while_loop(cond, body, carry)
+  return Samples(ink, mask, phis, prime_B)
+
+
+def sample(model: HandwritingNet, key: Array, start_row: np.ndarray, *,
+           chars: list[np.ndarray] | None = None, bias: float = 0.0, max_steps: int = 1000,
+           prime_ink: np.ndarray | None = None) -> Samples:
+  """Draws a batch of lines.
+
+  Args:
+    model: a prediction (no `chars`) or synthesis network.
+    key: sampling key.
+    start_row: [3] normalised start row (the first input; the data's rows start at offset 0).
+    chars: one label array per line (the text, already encoded; for priming the style text
+      followed by the text to write, section 5.5). The batch size is len(chars), or 1 for the
+      prediction network.
+    bias: sampling bias b >= 0 (eqs 61-62); 0 samples the trained distribution.
+    max_steps: step cap (end-of-text detection usually stops earlier).
+    prime_ink: [P, 3] normalised style strokes fed as inputs (the first row is the start row);
+      the same style primes every line of the batch.
+  """
+  B = len(chars) if chars is not None else 1
+  if model.has_window:
+    if not chars or any(len(c) == 0 for c in chars):
+      raise ValueError("the synthesis network needs a non-empty text for every line")
+    lengths = np.array([len(c) for c in chars], np.int32)
+    chars_BxU1 = np.zeros((B, lengths.max() + 1), np.int32)  # +1: the past-the-end position
+    for b, c in enumerate(chars):
+      chars_BxU1[b, :len(c)] = c
+  else:
+    lengths = np.zeros((B,), np.int32)
+    chars_BxU1 = np.zeros((B, 1), np.int32)
+  if prime_ink is not None:
+    prime = np.broadcast_to(np.asarray(prime_ink, np.float32), (B,) + prime_ink.shape)
+    if prime.shape[1] >= max_steps:
+      raise ValueError(f"the style strokes ({prime.shape[1]} steps) leave no room under "
+                       f"max_steps={max_steps}")
+    start = prime[:, 0]
+    prime_B = np.full((B,), prime.shape[1], np.int32)
+  else:
+    prime = np.zeros((B, 1, 3), np.float32)
+    start = np.broadcast_to(np.asarray(start_row, np.float32), (B, 3))
+    prime_B = np.ones((B,), np.int32)
+  graphdef, params = nnx.split(model)
+  return _run(graphdef, params, key, jnp.asarray(start), jnp.asarray(chars_BxU1),
+              jnp.asarray(lengths), jnp.asarray(prime), jnp.asarray(prime_B),
+              jnp.float32(bias), max_steps)

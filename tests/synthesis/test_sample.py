@@ -1,0 +1,67 @@
+import numpy as np
+import jax
+import jax.numpy as jnp
+import pytest
+from flax import nnx
+
+from handwriting.synthesis.model import HandwritingNet
+from handwriting.synthesis.sample import sample
+
+START = np.zeros(3, np.float32)
+
+
+@pytest.fixture(scope="module")
+def net():
+  model = HandwritingNet(num_layers=2, hidden_size=8, num_mixtures=3, alphabet_size=6,
+                         window_size=2, rngs=nnx.Rngs(0))
+  # Window weights zero, biases zero: alpha = beta = 1 and kappa grows by exactly 1 a step,
+  # so kappa = t + 1 after step t and the text of length L ends at step t = L (section 5.3).
+  model.window_out.kernel[...] = jnp.zeros_like(model.window_out.kernel[...])
+  model.window_out.bias[...] = jnp.zeros_like(model.window_out.bias[...])
+  return model
+
+
+def test_end_of_text_stops_each_line_at_its_own_length(net):
+  texts = [np.array([1, 2]), np.array([1, 2, 3, 4, 5, 1])]
+  s = sample(net, jax.random.key(0), START, chars=texts, max_steps=50)
+  # Steps t = 0..L run (L + 1 outputs after the start row).
+  np.testing.assert_array_equal(np.asarray(s.mask_BxN).sum(1), [2 + 2, 6 + 2])
+  assert np.all(np.asarray(s.ink_BxNx3)[0, 4:] == 0)
+
+
+def test_step_cap_when_text_never_ends(net):
+  s = sample(net, jax.random.key(0), START, chars=[np.arange(1, 6).repeat(4)], max_steps=10)
+  assert int(np.asarray(s.mask_BxN).sum()) == 10
+
+
+def test_bias_shrinks_variance(net):
+  texts = [np.array([1, 2, 3, 4, 5] * 8)] * 16
+  spread = []
+  for bias in (0.0, 4.0):
+    s = sample(net, jax.random.key(1), START, chars=texts, bias=bias, max_steps=20)
+    spread.append(float(np.std(np.asarray(s.ink_BxNx3)[:, 1:, :2])))
+  assert spread[1] < 0.3 * spread[0]
+
+
+def test_priming_clamps_inputs_to_the_style_strokes(net):
+  rng = np.random.default_rng(0)
+  prime = np.concatenate([rng.normal(size=(5, 2)), rng.integers(0, 2, (5, 1))], -1)
+  prime = prime.astype(np.float32)
+  texts = [np.array([1, 2, 3, 4, 5, 6, 1, 2, 3, 4]), np.array([1, 2, 3, 4, 5, 6, 2])]
+  s = sample(net, jax.random.key(2), START, chars=texts, max_steps=30, prime_ink=prime)
+  ink = np.asarray(s.ink_BxNx3)
+  np.testing.assert_array_equal(ink[0, :5], prime)
+  np.testing.assert_array_equal(ink[1, :5], prime)
+  assert not np.allclose(ink[0, 5], ink[1, 5])  # free-running after the prime
+
+
+def test_prediction_network_samples_unconditionally():
+  model = HandwritingNet(num_layers=1, hidden_size=4, num_mixtures=2, rngs=nnx.Rngs(1))
+  s = sample(model, jax.random.key(3), START, max_steps=12)
+  assert s.ink_BxNx3.shape == (1, 12, 3) and int(np.asarray(s.mask_BxN).sum()) == 12
+  assert set(np.unique(np.asarray(s.ink_BxNx3)[0, 1:, 2])) <= {0.0, 1.0}
+
+
+def test_empty_text_is_an_error(net):
+  with pytest.raises(ValueError, match="non-empty text"):
+    sample(net, jax.random.key(0), START, chars=[np.array([], np.int32)])
