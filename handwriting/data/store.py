@@ -76,7 +76,7 @@ def save_ragged(path: str | os.PathLike[str], r: Ragged) -> None:
   """Writes `r` to `path` (an .npz) atomically: a crash leaves the old file or none."""
   path = Path(path)
   tmp = path.with_name(path.name + ".tmp.npz")
-  np.savez(tmp, data=r.data, offsets=r.offsets, texts=r.texts, ids=r.ids,
+  np.savez_compressed(tmp, data=r.data, offsets=r.offsets, texts=r.texts, ids=r.ids,
            **{f"extra_{k}": v for k, v in r.extra.items()})
   _atomic_replace(tmp, path)
 

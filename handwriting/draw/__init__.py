@@ -1,0 +1,1 @@
+"""Figures: line strokes and images (plots.py), the `show` command (show.py)."""
