@@ -1,0 +1,320 @@
+"""`train_and_evaluate(config, workdir, task)`: the one training loop of every model.
+
+Per step: the task's batch `train_batch(step)`, sharded over the devices; one jitted, pure
+`train_step(state, batch, key)` (loss, gradient, optimizer update); every `log_every` steps a
+line in `workdir/metrics.jsonl`; every `eval_every` steps the mean metrics over
+`task.eval_batches()`; every `checkpoint_every` steps an Orbax checkpoint (and at the end).
+
+Exact resume: rerunning the same command continues from the latest checkpoint as if the run had
+never stopped. Everything a step depends on is a function of the step number or is saved: the
+batch is `task.train_batch(step)`, the key is `fold_in(train_root, step)` with the root from
+`config.seed`, and the parameters, optimizer state and other model variables are restored.
+Log entries past the restored step are dropped, so metrics.jsonl never lists a step twice.
+
+A non-finite loss or gradient stops the run with `NonFiniteLossError` naming the step; the state
+it produced is never saved, so the latest checkpoint stays the last good one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from flax import nnx
+from jax.sharding import Mesh
+from tqdm import tqdm
+
+from handwriting.train import checkpoint as ckpt
+from handwriting.train import sharding
+from handwriting.train.metrics import (RESERVED, Averager, MetricsLog, SumCount, as_sums,
+                                       host_values, read_metrics)
+from handwriting.train.optim import default_optimizer_config, make_optimizer
+from handwriting.train.task import Batch, Metrics, Task
+
+PyTree = Any
+LossFn = Callable[[nnx.Module, Batch, jax.Array], tuple[jax.Array, Metrics]]
+# Independent PRNG streams folded into the root key of config.seed.
+STREAM_INIT, STREAM_TRAIN, STREAM_EVAL = 0, 1, 2
+
+
+def default_train_config() -> ml_collections.ConfigDict:
+  """The fields the loop reads; a model's config starts from this and adds its own."""
+  cfg = ml_collections.ConfigDict()
+  cfg.seed = 0  # root of every PRNG stream (init, training, evaluation) and of the data order
+  cfg.batch_size = 32  # sequences per step, over all devices (a multiple of the device count)
+  cfg.num_steps = 10_000  # total parameter updates; raise it and rerun to train a run further
+  cfg.log_every = 100  # steps between train lines in metrics.jsonl (loss of that step, steps/s)
+  cfg.eval_every = 1000  # steps between evaluations on the eval set; 0 = only at the end
+  cfg.checkpoint_every = 1000  # steps between checkpoints; 0 = only at the end
+  cfg.keep_checkpoints = 3  # newest checkpoints kept on disk; 0 = keep all
+  cfg.optimizer = default_optimizer_config()  # handwriting.train.optim.make_optimizer fields
+  return cfg
+
+
+class TrainState(NamedTuple):
+  """Everything that changes during training; params and rest are nnx pure dicts."""
+  step: jax.Array  # int32 number of updates done
+  params: PyTree  # nnx.Param variables
+  opt_state: optax.OptState
+  rest: PyTree  # every other model variable (batch stats, nnx.Rngs keys and counts)
+
+
+class NonFiniteLossError(FloatingPointError):
+  """The loss or gradient became NaN/Inf; the message names the step (the CLI prints it)."""
+
+
+@dataclasses.dataclass
+class TrainResult:
+  step: int  # updates done when the call returned
+  train: dict[str, float]  # metrics of the last checked train step
+  eval: dict[str, float]  # final evaluation ({} when stopped early or the task has no eval set)
+  model: nnx.Module  # the trained model (as constructed, i.e. in train mode)
+
+
+def train_step(state: TrainState, batch: Batch, root_key: jax.Array, *, graphdef: nnx.GraphDef,
+               tx: optax.GradientTransformation, loss_fn: LossFn
+               ) -> tuple[TrainState, dict[str, SumCount], jax.Array]:
+  """One update; returns the new state, the step's (total, count) metrics and a finite flag."""
+  key = jax.random.fold_in(root_key, state.step)
+
+  def objective(params: PyTree) -> tuple[jax.Array, tuple[Metrics, PyTree]]:
+    model = nnx.merge(graphdef, params, state.rest)
+    loss, metrics = loss_fn(model, batch, key)
+    _, _, rest = nnx.split(model, nnx.Param, ...)  # variables the forward pass updated
+    return loss, (metrics, nnx.to_pure_dict(rest))
+
+  (loss, (metrics, rest)), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+  grad_norm = optax.tree.norm(grads)
+  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+  sums = as_sums({"loss": loss, "grad_norm": grad_norm, **metrics})
+  finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+  return TrainState(state.step + 1, params, opt_state, rest), sums, finite
+
+
+def eval_step(params: PyTree, rest: PyTree, batch: Batch, root_key: jax.Array, index: jax.Array,
+              *, graphdef: nnx.GraphDef, loss_fn: LossFn) -> dict[str, SumCount]:
+  """(total, count) metrics of one eval batch; the key depends only on the batch's index."""
+  model = nnx.merge(graphdef, params, rest)
+  loss, metrics = loss_fn(model, batch, jax.random.fold_in(root_key, index))
+  return as_sums({"loss": loss, **metrics})
+
+
+@functools.lru_cache(maxsize=4)
+def optimizer_from_json(optimizer_json: str) -> optax.GradientTransformation:
+  """make_optimizer, cached on the optimizer config so that equal configs share one object
+  (and so share compiled steps)."""
+  return make_optimizer(ml_collections.ConfigDict(json.loads(optimizer_json)))
+
+
+# Cached: repeated runs of one task in one process (tests, sweeps over seeds) reuse the compiled
+# steps. It keeps the last few tasks alive (loss_fn is a bound method), hence the small size.
+@functools.lru_cache(maxsize=4)
+def compile_steps(graphdef: nnx.GraphDef, eval_graphdef: nnx.GraphDef,
+                  tx: optax.GradientTransformation, loss_fn: LossFn, mesh: Mesh
+                  ) -> tuple[Callable, Callable]:
+  """jit both steps, with the state replicated and batches split along axis 0."""
+  repl, data = sharding.replicated(mesh), sharding.batch_sharding(mesh)
+  # The old state is dead after an update: donating it lets XLA update in place (CPU ignores it).
+  donate = (0,) if jax.default_backend() != "cpu" else ()
+  train_fn = jax.jit(functools.partial(train_step, graphdef=graphdef, tx=tx, loss_fn=loss_fn),
+                     in_shardings=(repl, data, repl), out_shardings=repl, donate_argnums=donate)
+  eval_fn = jax.jit(functools.partial(eval_step, graphdef=eval_graphdef, loss_fn=loss_fn),
+                    in_shardings=(repl, repl, data, repl, repl), out_shardings=repl)
+  return train_fn, eval_fn
+
+
+def evaluate(eval_fn: Callable, state: TrainState, task: Task, mesh: Mesh,
+             root_key: jax.Array) -> dict[str, float]:
+  """Metrics over the whole eval set: sum(total) / sum(count) across its batches."""
+  sums = [eval_fn(state.params, state.rest, sharding.shard_batch(batch, mesh), root_key, i)
+          for i, batch in enumerate(task.eval_batches())]
+  averager = Averager()
+  for s in sums:  # fetched after dispatching every batch, so the device never waits on the host
+    averager.add(s)
+  return averager.result()
+
+
+def _check_finite(pending: list[tuple[int, dict[str, SumCount], jax.Array]],
+                  manager: Any) -> dict[str, float]:
+  """Host values of the newest pending step; raises at the first non-finite one."""
+  values: dict[str, float] = {}
+  for step, sums, finite in pending:
+    values = host_values(sums)
+    if not bool(finite):
+      last = manager.latest_step()
+      saved = f"step {last}" if last is not None else "none yet"
+      raise NonFiniteLossError(
+        f"non-finite loss or gradient at step {step} (loss {values['loss']}, gradient norm "
+        f"{values['grad_norm']}); stopped without saving it. Latest checkpoint: {saved}. "
+        "Try a lower --config.optimizer.learning_rate or --config.optimizer.grad_clip_norm.")
+  return values
+
+
+def _config_changes(old: Any, new: Any, prefix: str = "") -> list[str]:
+  """Dotted names of config fields that differ between a checkpoint's config and this run's."""
+  if isinstance(old, dict) and isinstance(new, dict):
+    return [c for k in sorted(set(old) | set(new))
+            for c in _config_changes(old.get(k), new.get(k), f"{prefix}{k}.")]
+  return [prefix[:-1]] if old != new else []
+
+
+def _due(step: int, every: int) -> bool:
+  return every > 0 and step % every == 0
+
+
+def init_state(task: Task, config: ml_collections.ConfigDict, mesh: Mesh
+               ) -> tuple[nnx.GraphDef, nnx.GraphDef, optax.GradientTransformation, TrainState]:
+  """Model (from the init stream of config.seed), optimizer and step-0 state, replicated."""
+  root = jax.random.key(config.seed)
+  model = task.init_model(nnx.Rngs(jax.random.fold_in(root, STREAM_INIT)))
+  graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+  model.eval()  # flax convention: deterministic=True etc.; only its graph is used, for eval
+  eval_graphdef = nnx.graphdef(model)
+  tx = optimizer_from_json(config.optimizer.to_json_best_effort(sort_keys=True))
+  params = nnx.to_pure_dict(params)
+  state = TrainState(jnp.asarray(0, jnp.int32), params, tx.init(params), nnx.to_pure_dict(rest))
+  return graphdef, eval_graphdef, tx, sharding.replicate(state, mesh)
+
+
+def _resume(manager: Any, state: TrainState, task: Task, config: ml_collections.ConfigDict
+            ) -> TrainState:
+  """The latest checkpoint's state, or `state` when there is none."""
+  step = manager.latest_step()
+  if step is None:
+    return state
+  directory = Path(str(manager.directory))
+  meta = ckpt.read_meta(manager, step)
+  ckpt.check_task(meta, task, directory)
+  changed = [c for c in _config_changes(meta["config"], json.loads(config.to_json_best_effort()))
+             if c != "num_steps"]
+  note = f"; config changed since: {', '.join(changed)}" if changed else ""
+  tqdm.write(f"resuming {task.name} from {directory}/{step} ({meta['data_position']}){note}")
+  templates = {"model": {"params": state.params, "rest": state.rest},
+               "optimizer": {"step": state.step, "opt_state": state.opt_state}}
+  items = ckpt.restore(manager, step, templates, task)
+  return TrainState(items["optimizer"]["step"], items["model"]["params"],
+                    items["optimizer"]["opt_state"], items["model"]["rest"])
+
+
+def _save(manager: Any, state: TrainState, task: Task, config: ml_collections.ConfigDict,
+          force: bool = False) -> None:
+  # Orbax copies the arrays to the host before save() returns (its default, SYNCHRONOUS transfer
+  # priority) and writes them in the background, so the next step may donate these buffers.
+  step = int(state.step)
+  items = {"model": {"params": state.params, "rest": state.rest},
+           "optimizer": {"step": state.step, "opt_state": state.opt_state}}
+  ckpt.save(manager, step, items, ckpt.make_meta(task, step, config), force=force)
+
+
+@dataclasses.dataclass
+class _Run:
+  """What the step loop of one call of train_and_evaluate works with."""
+  config: ml_collections.ConfigDict
+  task: Task
+  mesh: Mesh
+  train_fn: Callable
+  eval_fn: Callable
+  train_root: jax.Array
+  eval_root: jax.Array
+  log: MetricsLog
+  manager: Any
+
+  def train(self, state: TrainState, stop: int
+            ) -> tuple[TrainState, dict[str, float], dict[str, float]]:
+    """Updates from state.step to `stop`; returns the state, last train and eval metrics."""
+    cfg, end = self.config, int(self.config.num_steps)
+    train_values: dict[str, float] = {}
+    eval_values: dict[str, float] = {}
+    pending: list[tuple[int, dict[str, SumCount], jax.Array]] = []
+    t_log, n_log = time.perf_counter(), 0
+    with tqdm(total=end, initial=int(state.step), desc=self.task.name, disable=None,
+              dynamic_ncols=True) as bar:
+      for s in range(int(state.step), stop):
+        batch = sharding.shard_batch(self.task.train_batch(s), self.mesh)
+        state, sums, finite = self.train_fn(state, batch, self.train_root)
+        step, n_log = s + 1, n_log + 1
+        pending.append((step, sums, finite))
+        bar.update(1)
+        log_now, eval_now, save_now = (_due(step, cfg.log_every) or step == end,
+                                       _due(step, cfg.eval_every) or step == end,
+                                       _due(step, cfg.checkpoint_every) or step == end)
+        # Flags are checked one step late (the device runs ahead of the host), and all of them
+        # before anything is logged or saved, so a non-finite state is never written.
+        checked, pending = ((pending, []) if log_now or eval_now or save_now or step == stop
+                            else (pending[:-1], pending[-1:]))
+        if checked:
+          train_values = _check_finite(checked, self.manager)
+        if log_now:
+          now = time.perf_counter()
+          self.log.write(step, "train", {**train_values, "steps_per_sec": n_log / (now - t_log)})
+          bar.set_postfix(loss=f"{train_values['loss']:.4g}")
+          t_log, n_log = now, 0
+        t_pause = time.perf_counter()
+        if eval_now:
+          eval_values = self.evaluate(state, step)
+        if save_now:
+          _save(self.manager, state, self.task, cfg, force=step == end)
+        t_log += time.perf_counter() - t_pause  # steps/s counts training time only
+    return state, train_values, eval_values
+
+  def evaluate(self, state: TrainState, step: int) -> dict[str, float]:
+    values = evaluate(self.eval_fn, state, self.task, self.mesh, self.eval_root)
+    if values:
+      self.log.write(step, "eval", values)
+      tqdm.write(f"step {step} eval: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
+    return values
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.PathLike[str],
+                       task: Task, *, stop_after: int | None = None,
+                       mesh: Mesh | None = None) -> TrainResult:
+  """Trains `task` to `config.num_steps` updates in `workdir`, resuming from its checkpoints.
+
+  `stop_after` ends the call after that many updates without the final checkpoint or
+  evaluation, as a kill would (for tests); `mesh` defaults to all visible devices.
+  """
+  os.makedirs(workdir, exist_ok=True)
+  mesh = mesh if mesh is not None else sharding.make_mesh()
+  sharding.check_batch_size(config.batch_size, mesh)
+  graphdef, eval_graphdef, tx, state = init_state(task, config, mesh)
+  root = jax.random.key(config.seed)
+  run = _Run(config, task, mesh, *compile_steps(graphdef, eval_graphdef, tx, task.loss, mesh),
+             train_root=sharding.replicate(jax.random.fold_in(root, STREAM_TRAIN), mesh),
+             eval_root=sharding.replicate(jax.random.fold_in(root, STREAM_EVAL), mesh),
+             log=MetricsLog(os.path.join(workdir, "metrics.jsonl")),
+             manager=ckpt.make_manager(workdir, config.keep_checkpoints, config.checkpoint_every))
+  end = int(config.num_steps)
+  try:
+    state = _resume(run.manager, state, task, config)
+    start = int(state.step)
+    run.log.truncate_after(start)
+    state, train_values, eval_values = run.train(state, end if stop_after is None
+                                                 else min(end, stop_after))
+  finally:
+    run.manager.wait_until_finished()  # a pending async save of a good state completes
+    run.manager.close()
+  if start >= end:  # finished earlier: report its logged final evaluation
+    eval_values = _final_eval(run.log.path, end)
+  elif int(state.step) < end:  # stopped early: no final evaluation
+    eval_values = {}
+  model = nnx.merge(graphdef, state.params, state.rest)
+  return TrainResult(int(state.step), train_values, eval_values, model)
+
+
+def _final_eval(path: str, step: int) -> dict[str, float]:
+  """The logged evaluation of a run that had already finished (rerunning it trains nothing)."""
+  if not os.path.exists(path):
+    return {}
+  entries = [e for e in read_metrics(path, "eval") if e["step"] == step]
+  return {k: v for k, v in entries[-1].items() if k not in RESERVED} if entries else {}
