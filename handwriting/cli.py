@@ -42,6 +42,8 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
   s.add_argument("--lines", type=int, default=2000)
   s.add_argument("--seed", type=int, default=0)
   s.add_argument("--height", type=int, default=64)
+  s.add_argument("--spacing", type=float, default=None,
+                 help="pen sample spacing in x-heights (default 0.5; 0.25 = IAM-OnDB density)")
 
 
 def _prepare(args: argparse.Namespace) -> None:
@@ -56,7 +58,8 @@ def _prepare(args: argparse.Namespace) -> None:
                       drop_err=args.drop_err, seed=args.seed, valid_fraction=args.valid_fraction)
   else:
     from handwriting.data import synthetic
-    synthetic.prepare(args.out, lines=args.lines, seed=args.seed, height=args.height)
+    spacing = {"spacing": args.spacing} if args.spacing else {}
+    synthetic.prepare(args.out, lines=args.lines, seed=args.seed, height=args.height, **spacing)
   print(f"prepared {args.out} in {time.perf_counter() - start:.1f} s")
 
 
@@ -86,7 +89,103 @@ def _demo(args: argparse.Namespace) -> None:
   demo.run(args.out, lines=args.lines, seed=args.seed)
 
 
-COMMANDS = {"prepare": _prepare, "show": _show, "demo": _demo}
+def _add_train(sub: argparse._SubParsersAction) -> None:
+  p = sub.add_parser("train", help="train a model with the shared loop (resumes from --workdir)",
+                     epilog="Any config field can be overridden: --config.model.hidden_size=256")
+  p.add_argument("model", choices=["synthesis", "prediction"])
+  p.add_argument("--data", required=True, help="a prepared data folder")
+  p.add_argument("--workdir", required=True, help="checkpoints and metrics.jsonl go here")
+  p.add_argument("--preset", default="graves",
+                 help="graves (paper sizes), graves_1x900, small (CPU), tiny (smoke test)")
+
+
+def _train(args: argparse.Namespace, overrides: Sequence[str]) -> None:
+  from handwriting.config import apply_overrides
+  from handwriting.synthesis.configs import get_config
+  from handwriting.synthesis.task import SequenceTask
+  from handwriting.train import train_and_evaluate
+
+  config = get_config(args.preset, args.model)
+  config.data = args.data
+  apply_overrides(config, overrides)
+  start = time.perf_counter()
+  result = train_and_evaluate(config, args.workdir, SequenceTask(config))
+  shown = ", ".join(f"{k} {v:.4g}" for k, v in result.eval.items())
+  print(f"trained {args.model} to step {result.step} in {time.perf_counter() - start:.0f} s"
+        + (f"; eval: {shown}" if shown else ""))
+
+
+def _add_write(sub: argparse._SubParsersAction) -> None:
+  p = sub.add_parser("write", help="write text as handwriting with a synthesis network (SVG)")
+  p.add_argument("text", help="the text; long text is wrapped into lines, newlines kept")
+  p.add_argument("--workdir", required=True, help="a trained synthesis network's workdir")
+  p.add_argument("-o", "--output", required=True, help="SVG to write")
+  p.add_argument("--bias", type=float, default=0.0,
+                 help="sampling bias (Graves 2013 eqs 61-62): 0 = as trained, larger = neater")
+  p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--width", type=int, default=40, help="characters per line when wrapping")
+  p.add_argument("--style", help="prime with a real line: an index into --data's valid split, "
+                                 "or an IAM-OnDB stroke XML file (with --style-text)")
+  p.add_argument("--style-text", help="transcription of the --style XML file")
+  p.add_argument("--data", help="prepared folder for --style N (default: the training data)")
+  p.add_argument("--stroke-width", type=float, default=2.0)
+  p.add_argument("--colour", default="black")
+  p.add_argument("--plot-attention", help="PNG of the window weights phi (Fig. 13-style)")
+  p.add_argument("--plot-density", help="PNG of the mixture density (Fig. 10-style)")
+
+
+def _write(args: argparse.Namespace) -> None:
+  from handwriting.synthesis.commands import write_command
+  written = write_command(
+    args.text, args.workdir, args.output, bias=args.bias, seed=args.seed, width=args.width,
+    style=args.style, style_text=args.style_text, data=args.data,
+    stroke_width=args.stroke_width, colour=args.colour, plot_attention=args.plot_attention,
+    plot_density=args.plot_density)
+  for w in written:
+    if not w.finished:
+      print(f"warning: {w.text!r} hit the step cap before the window passed its end")
+  print(f"wrote {args.output}: {len(written)} line(s)")
+
+
+def _add_sample(sub: argparse._SubParsersAction) -> None:
+  p = sub.add_parser("sample", help="unconditional handwriting from a prediction network (SVG)")
+  p.add_argument("--workdir", required=True, help="a trained prediction network's workdir")
+  p.add_argument("-o", "--output", required=True, help="SVG to write")
+  p.add_argument("--lines", type=int, default=3)
+  p.add_argument("--steps", type=int, default=700, help="pen points per line")
+  p.add_argument("--bias", type=float, default=0.0)
+  p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--stroke-width", type=float, default=2.0)
+  p.add_argument("--colour", default="black")
+
+
+def _sample(args: argparse.Namespace) -> None:
+  from handwriting.synthesis.commands import sample_command
+  sample_command(args.workdir, args.output, lines=args.lines, steps=args.steps, bias=args.bias,
+                 seed=args.seed, stroke_width=args.stroke_width, colour=args.colour)
+  print(f"wrote {args.output}")
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+  p = sub.add_parser("evaluate", help="evaluate a trained model on a prepared split")
+  p.add_argument("model", choices=["synthesis", "prediction"])
+  p.add_argument("--workdir", required=True)
+  p.add_argument("--data", required=True, help="prepared folder (same preparation as training)")
+  p.add_argument("--split", default="valid")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+  from handwriting.synthesis.commands import evaluate_command
+  r = evaluate_command(args.model, args.workdir, args.data, args.split)
+  print(f"{args.model} step {r['step']} on {args.split} ({r['lines']} lines): "
+        f"log-loss {r['nll']:.1f} nats/sequence, {r['loss']:.4f} nats/point, "
+        f"SSE {r['sse']:.4f} per point (normalised offsets)")
+
+
+COMMANDS = {"prepare": _prepare, "show": _show, "demo": _demo, "train": _train, "write": _write,
+            "sample": _sample, "evaluate": _evaluate}
+NEEDS_TRAIN_ERRORS = {"train", "write", "sample", "evaluate"}
+TAKES_OVERRIDES = {"train"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,16 +196,34 @@ def build_parser() -> argparse.ArgumentParser:
   _add_prepare(sub)
   _add_show(sub)
   _add_demo(sub)
+  _add_train(sub)
+  _add_write(sub)
+  _add_sample(sub)
+  _add_evaluate(sub)
   return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  args = build_parser().parse_args(argv)
-  from handwriting.data.report import DataError
+  parser = build_parser()
+  args, rest = parser.parse_known_args(argv)
+  if rest and args.command not in TAKES_OVERRIDES:
+    parser.error(f"unrecognized arguments: {' '.join(rest)}")
   from handwriting.config import ConfigError
+  from handwriting.data.alphabet import UnknownCharacterError
+  from handwriting.data.report import DataError
+  user_errors: tuple[type[Exception], ...] = (DataError, ConfigError, UnknownCharacterError,
+                                              FileNotFoundError)
+  if args.command in NEEDS_TRAIN_ERRORS:
+    from handwriting.train import CheckpointError, NonFiniteLossError
+    user_errors += (CheckpointError, NonFiniteLossError)
+  if args.command in {"write", "sample"}:
+    user_errors += (ValueError,)  # empty text, text for a prediction network, ...
   try:
-    COMMANDS[args.command](args)
-  except (DataError, ConfigError, FileNotFoundError) as e:
+    if args.command in TAKES_OVERRIDES:
+      COMMANDS[args.command](args, rest)
+    else:
+      COMMANDS[args.command](args)
+  except user_errors as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
   except KeyboardInterrupt:

@@ -60,7 +60,7 @@ def test_gradients_match_finite_differences():
   with jax.enable_x64(True):
     y_hat = jnp.asarray(_random_outputs(rng, (3,)))
     target = jnp.asarray(np.concatenate([rng.normal(size=(3, 2)), [[1.0], [0.0], [1.0]]], -1))
-    check_grads(lambda y: mdn.nll_per_step(y, target).sum(), (y_hat,), order=2, modes=["rev"])
+    check_grads(lambda y: mdn.nll_per_step(y, target).sum(), (y_hat,), order=1, modes=["rev"])
 
 
 @pytest.mark.parametrize("scale", [1e2, 1e4, 1e8])

@@ -1,0 +1,168 @@
+"""Using a trained prediction/synthesis network: load it, write text, sample, evaluate.
+
+Everything here works from a workdir alone: the checkpoint's meta holds the config, the alphabet
+and the stroke statistics (`ModelSpec`), so no prepared data folder is needed to write.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import textwrap
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from handwriting.data import strokes as strokes_lib
+from handwriting.data.alphabet import Alphabet
+from handwriting.synthesis.model import HandwritingNet
+from handwriting.synthesis.sample import Samples, sample
+from handwriting.synthesis.task import ModelSpec, SequenceTask, sequence_loss
+from handwriting.train.checkpoint import CheckpointError, read_checkpoint_meta, restore_model
+
+# Step cap per character for end-of-text detection's safety net (section 5.3): IAM-OnDB has
+# ~25 points per character; 3x that leaves room for slow writers and pen-up moves.
+STEPS_PER_CHAR = 75
+DEFAULT_WIDTH = 40  # characters per written line when wrapping long text
+
+
+def read_spec(workdir: str | os.PathLike[str], model_type: str | None = None
+              ) -> tuple[dict, ModelSpec]:
+  """The checkpoint meta and model spec of `workdir`; `model_type` checks the kind."""
+  meta = read_checkpoint_meta(workdir)
+  if "task_meta" not in meta or meta.get("task") not in ("synthesis", "prediction"):
+    raise CheckpointError(f"{workdir} holds a {meta.get('task', 'unknown')!r} checkpoint, "
+                          "not a prediction or synthesis network")
+  if model_type is not None and meta["task"] != model_type:
+    hint = "handwriting write" if meta["task"] == "synthesis" else "handwriting sample"
+    raise CheckpointError(f"{workdir} holds a {meta['task']} network, not a {model_type} "
+                          f"network (use `{hint}` with it)")
+  return meta, ModelSpec.from_meta(meta)
+
+
+def load(workdir: str | os.PathLike[str], model_type: str | None = None
+         ) -> tuple[HandwritingNet, ModelSpec]:
+  """The trained network of `workdir` and its spec; `model_type` checks the kind."""
+  _, spec = read_spec(workdir, model_type)
+  model, _ = restore_model(workdir, spec)
+  return model, spec
+
+
+def wrap(text: str, width: int = DEFAULT_WIDTH) -> list[str]:
+  """Paragraphs (split at newlines) wrapped into lines of at most `width` characters; a word
+  longer than a line is broken."""
+  lines = []
+  for para in text.splitlines():
+    lines.extend(textwrap.wrap(para, width=width, break_long_words=True) or [])
+  if not lines:
+    raise ValueError("nothing to write: the text is empty")
+  return lines
+
+
+@dataclasses.dataclass
+class Written:
+  """One written line: its text, pen strokes (absolute, y up, data units) and what made them."""
+
+  text: str
+  strokes: list[np.ndarray]
+  ink_Nx3: np.ndarray  # normalised offsets, the network's own units (row 0 = start row)
+  phi_NxU: np.ndarray  # window weights per step over the line's characters (+1 past the end)
+  finished: bool  # end-of-text detected before the step cap
+
+
+def to_strokes(spec: ModelSpec, ink_Nx3: np.ndarray) -> list[np.ndarray]:
+  raw = strokes_lib.denormalize(np.asarray(ink_Nx3, np.float32), spec.stroke_mean,
+                                spec.stroke_std)
+  raw[-1, 2] = 1.0  # the line ends with a pen lift
+  return strokes_lib.offsets_to_strokes(raw)
+
+
+def encode(alphabet: Alphabet, texts: Sequence[str]) -> list[np.ndarray]:
+  """Labels of each text; characters the model has no symbol for are an error listing them."""
+  return [alphabet.encode(t) for t in texts]
+
+
+def write(model: HandwritingNet, spec: ModelSpec, texts: Sequence[str], *, key: jax.Array,
+          bias: float = 0.0, style: tuple[np.ndarray, str] | None = None,
+          max_steps: int | None = None) -> list[Written]:
+  """Writes each text as one line, all in one batch. `style` = (normalised ink [P, 3], its
+  text) primes the network (section 5.5): the window reads style text + text and the inputs are
+  clamped to the style strokes, which are then cut off the result."""
+  if not model.has_window:
+    raise ValueError("this is a prediction network: it cannot write given text")
+  style_chars = spec.alphabet.encode(style[1]) if style else np.zeros(0, np.int32)
+  chars = [np.concatenate([style_chars, c]) for c in encode(spec.alphabet, texts)]
+  longest = max(len(c) for c in chars)
+  prime = style[0] if style else None
+  cap = max_steps or STEPS_PER_CHAR * longest + (len(prime) if prime is not None else 0)
+  s = sample(model, key, spec.start_row(), chars=chars, bias=bias, max_steps=cap,
+             prime_ink=prime)
+  return _split(spec, s, texts, [len(c) for c in chars], len(style_chars))
+
+
+def _split(spec: ModelSpec, s: Samples, texts: Sequence[str], lengths: Sequence[int],
+           style_len: int) -> list[Written]:
+  """Cuts each line out of the batch: rows prime_B-1 .. n-1, the first set to the start row
+  (after priming it holds the last style row; the written line starts at offset 0)."""
+  ink, mask, phi = (np.asarray(a) for a in (s.ink_BxNx3, s.mask_BxN, s.phi_BxNxU))
+  out = []
+  for b, text in enumerate(texts):
+    n = int(mask[b].sum())
+    start = int(s.prime_B[b]) - 1
+    line = ink[b, start:n].copy()
+    line[0] = spec.start_row()
+    # phi[t] is the window at step t (reading row t, writing row t + 1); columns: the text's
+    # characters and the past-the-end position.
+    out.append(Written(text, to_strokes(spec, line), line,
+                       phi[b, start:n - 1, style_len:lengths[b] + 1],
+                       finished=n < ink.shape[1]))
+  return out
+
+
+def sample_unconditional(model: HandwritingNet, spec: ModelSpec, *, key: jax.Array,
+                         steps: int = 700, lines: int = 1, bias: float = 0.0
+                         ) -> list[list[np.ndarray]]:
+  """Lines of free handwriting from the prediction network (section 4); one batch per call."""
+  if model.has_window:
+    raise ValueError("this is a synthesis network: use `write` with a text")
+  keys = jax.random.split(key, lines)
+  return [to_strokes(spec, np.asarray(sample(model, k, spec.start_row(), bias=bias,
+                                             max_steps=steps).ink_BxNx3[0]))
+          for k in keys]
+
+
+def teacher_forced_outputs(model: HandwritingNet, spec: ModelSpec, written: Written
+                           ) -> np.ndarray:
+  """Mixture outputs y [N-1, 1+6M] along a written line (for the Fig. 10-style density)."""
+  chars = jnp.asarray(spec.alphabet.encode(written.text))[None] if model.has_window else None
+  y, _, _ = model(jnp.asarray(written.ink_Nx3[None, :-1]), chars)
+  return np.asarray(y[0])
+
+
+def evaluate(workdir: str | os.PathLike[str], data: str, split: str,
+             model_type: str | None = None) -> dict[str, float]:
+  """Mean log-loss in nats per sequence and SSE per point on `split` (Tables 3-4 units)."""
+  meta, spec = read_spec(workdir, model_type)
+  config = spec.config
+  config.data, config.train_split, config.eval_split = data, "", split
+  config.eval_max_lines = 0
+  task = SequenceTask(config)
+  if task.alphabet.chars != spec.alphabet.chars and config.model_type == "synthesis":
+    raise CheckpointError(f"the alphabet of {data} differs from the one {workdir} was trained "
+                          "with: evaluate on data prepared the same way")
+  model, _ = restore_model(workdir, spec)
+  graphdef, params = nnx.split(model)
+  step = jax.jit(lambda p, b: sequence_loss(nnx.merge(graphdef, p), b, None)[1])
+  totals: dict[str, list[float]] = {}
+  for batch in task.eval_batches():
+    for name, (total, count) in step(params, batch).items():
+      acc = totals.setdefault(name, [0.0, 0.0])
+      acc[0] += float(total)
+      acc[1] += float(count)
+  if not totals:
+    raise ValueError(f"split {split!r} of {data} has no usable lines")
+  return {"lines": len(task.eval["ink"]), "step": meta["step"],
+          **{k: t / max(c, 1.0) for k, (t, c) in totals.items()}}
