@@ -60,18 +60,15 @@ def write_command(text: str, workdir: str, output: str, *, bias: float, seed: in
                             style=primer)
   write_svg(output, [w.strokes for w in written], stroke_width=stroke_width, colour=colour)
   from handwriting.draw import synthesis_plots
+  units = (spec.stroke_mean, spec.stroke_std)  # plots in the data's own units
   if plot_attention:
     synthesis_plots.plot_attention(written[0].phi_NxU, written[0].text, plot_attention,
-                                   ink_Tx3=spec_units(spec, written[0].ink_Nx3))
+                                   ink_Tx3=written[0].ink_Nx3, normalisation=units)
   if plot_density:
     y = inference.teacher_forced_outputs(model, spec, written[0])
-    synthesis_plots.plot_density(y, written[0].ink_Nx3, plot_density)
+    synthesis_plots.plot_density(y, written[0].ink_Nx3, plot_density, normalisation=units,
+                                 title=f"predicted density along {written[0].text!r}")
   return written
-
-
-def spec_units(spec: ModelSpec, ink_Nx3: np.ndarray) -> np.ndarray:
-  return strokes_lib.denormalize(np.asarray(ink_Nx3, np.float32), spec.stroke_mean,
-                                 spec.stroke_std)
 
 
 def sample_command(workdir: str, output: str, *, lines: int, steps: int, bias: float, seed: int,
