@@ -118,7 +118,8 @@ def _train(args: argparse.Namespace, overrides: Sequence[str]) -> None:
 def _add_write(sub: argparse._SubParsersAction) -> None:
   p = sub.add_parser("write", help="write text as handwriting with a synthesis network (SVG)")
   p.add_argument("text", help="the text; long text is wrapped into lines, newlines kept")
-  p.add_argument("--workdir", required=True, help="a trained synthesis network's workdir")
+  p.add_argument("--workdir", help="a trained synthesis network's workdir, or the name of a "
+                                   "shipped model (default: the shipped synthesis model)")
   p.add_argument("-o", "--output", required=True, help="SVG to write")
   p.add_argument("--bias", type=float, default=0.0,
                  help="sampling bias (Graves 2013 eqs 61-62): 0 = as trained, larger = neater")
@@ -149,7 +150,7 @@ def _write(args: argparse.Namespace) -> None:
 
 def _add_sample(sub: argparse._SubParsersAction) -> None:
   p = sub.add_parser("sample", help="unconditional handwriting from a prediction network (SVG)")
-  p.add_argument("--workdir", required=True, help="a trained prediction network's workdir")
+  p.add_argument("--workdir", help="a trained prediction network's workdir or shipped model name")
   p.add_argument("-o", "--output", required=True, help="SVG to write")
   p.add_argument("--lines", type=int, default=3)
   p.add_argument("--steps", type=int, default=700, help="pen points per line")
@@ -169,7 +170,7 @@ def _sample(args: argparse.Namespace) -> None:
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
   p = sub.add_parser("evaluate", help="evaluate a trained model on a prepared split")
   p.add_argument("model", choices=["synthesis", "prediction"])
-  p.add_argument("--workdir", required=True)
+  p.add_argument("--workdir", help="trained model's workdir (default: the shipped model)")
   p.add_argument("--data", required=True, help="prepared folder (same preparation as training)")
   p.add_argument("--split", default="valid")
 

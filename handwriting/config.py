@@ -57,7 +57,8 @@ def set_field(cfg: ml_collections.ConfigDict, dotted: str, text: str) -> None:
   node[parts[-1]] = _parse(text, node[parts[-1]], dotted)
 
 
-def apply_overrides(cfg: ml_collections.ConfigDict, args: Sequence[str]) -> ml_collections.ConfigDict:
+def apply_overrides(cfg: ml_collections.ConfigDict, args: Sequence[str]
+                    ) -> ml_collections.ConfigDict:
   """Applies `--config.a.b=v` (or `--config.a.b v`) arguments to `cfg` in place; returns it."""
   args = list(args)
   i = 0

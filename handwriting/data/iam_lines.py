@@ -176,7 +176,7 @@ def carve_splits(records: Sequence[LineRecord], seed: int = 0, valid_fraction: f
     raise ValueError(f"need fractions >= 0 with valid + test < 1, got valid={valid_fraction} "
                      f"test={test_fraction}")
   by_id = {r.id: r for r in records}
-  form_of = lambda i: by_id[i].form  # noqa: E731
+  form_of = lambda i: by_id[i].form
   rest, test = carve_by_group(list(by_id), form_of, test_fraction, seed)
   train, valid = carve_by_group(rest, form_of, valid_fraction / (1 - test_fraction), seed)
   return {name: [by_id[i] for i in ids]

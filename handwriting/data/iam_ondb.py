@@ -33,10 +33,16 @@ import numpy as np
 from handwriting.data import store
 from handwriting.data.alphabet import Alphabet
 from handwriting.data.report import DataError, SkipReport
-from handwriting.data.splits import (SplitAssignment, assign_splits, read_split_lists,
-                                     train_split)
-from handwriting.data.strokes import (DEFAULT_MAX_OFFSET, DEFAULT_MAX_STEP, compute_stats,
-                                      fill_gaps, normalize, points_to_offsets, validate_strokes)
+from handwriting.data.splits import SplitAssignment, assign_splits, read_split_lists, train_split
+from handwriting.data.strokes import (
+  DEFAULT_MAX_OFFSET,
+  DEFAULT_MAX_STEP,
+  compute_stats,
+  fill_gaps,
+  normalize,
+  points_to_offsets,
+  validate_strokes,
+)
 
 LINE_NAME = re.compile(r"^(?P<form>.+)-(?P<line>\d+)\.xml$")
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")

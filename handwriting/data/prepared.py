@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ class Prepared:
   def __init__(self, folder: str | os.PathLike[str]):
     self.folder = Path(folder)
     self.meta: dict[str, Any] = store.read_meta(self.folder)
+    self._loaded: dict[Path, store.Ragged] = {}  # each npz is read once per instance
 
   @property
   def source(self) -> str:
@@ -52,17 +52,22 @@ class Prepared:
       raise DataError(self.folder / "meta.json",
                       f"no split {split!r}; this folder has {', '.join(self.splits) or 'none'}")
 
-  @functools.cache
+  def _load(self, path: Path) -> store.Ragged:
+    if path not in self._loaded:
+      self._loaded[path] = store.load_ragged(path)
+    return self._loaded[path]
+
   def strokes(self, split: str) -> store.Ragged:
     """Normalised pen offsets [T, 3] (dx, dy, end-of-stroke) per line."""
     self._check_split(split)
-    return store.load_ragged(store.strokes_path(self.folder, split))
+    return self._load(store.strokes_path(self.folder, split))
 
-  @functools.cache
   def images(self, split: str) -> store.Ragged:
     """Line images stored transposed as [W, H] uint8 (ink high) per line; see `image`."""
     self._check_split(split)
-    return store.load_ragged(store.images_path(self.folder, split))
+    if not self.has_images(split) and not self.meta.get("images", True):
+      raise DataError(self.folder, "prepared without images (no --images was given)")
+    return self._load(store.images_path(self.folder, split))
 
   def image(self, split: str, i: int) -> np.ndarray:
     """Image i of `split` as [H, W] uint8, background 0 and ink 255."""

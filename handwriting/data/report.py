@@ -45,8 +45,7 @@ class SkipReport:
 
   def write(self, path: str | os.PathLike[str]) -> None:
     with open(path, "w", encoding="utf-8") as f:
-      for name, reason in self.items:
-        f.write(f"{name}\t{reason}\n")
+      f.writelines(f"{name}\t{reason}\n" for name, reason in self.items)
 
   def print(self, file: TextIO | None = None, saved_to: str | None = None) -> None:
     """Prints every skipped item (or the first MAX_PRINTED and where the rest are) and counts."""

@@ -262,7 +262,8 @@ def write_text(text: str, rng: np.random.Generator, fonts: Sequence[str] = FONTS
 
 
 def make_synthetic(n_lines: int, seed: int, texts: Sequence[str] | None = None,
-                   fonts: Sequence[str] = FONTS, spacing: float = DEFAULT_SPACING, max_chars: int = 40,
+                   fonts: Sequence[str] = FONTS, spacing: float = DEFAULT_SPACING,
+                   max_chars: int = 40,
                    max_words: int = 8, report: SkipReport | None = None) -> list[SyntheticLine]:
   """`n_lines` lines written in random styles; line i depends only on (seed, i).
 

@@ -11,10 +11,10 @@ import matplotlib
 
 matplotlib.use("Agg")  # before pyplot: render to files on machines without a display
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from handwriting.data.strokes import offsets_to_strokes  # noqa: E402
+from handwriting.data.strokes import offsets_to_strokes
 
 
 def plot_strokes_and_image(offsets: np.ndarray | None, image: np.ndarray | None, text: str,

@@ -22,14 +22,14 @@ import matplotlib
 
 matplotlib.use("Agg")  # before pyplot: render to files on machines without a display
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import LogNorm  # noqa: E402
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.colors import LogNorm
 
-from handwriting.data.strokes import denormalize, offsets_to_strokes  # noqa: E402
-from handwriting.synthesis import mdn  # noqa: E402
+from handwriting.data.strokes import denormalize, offsets_to_strokes
+from handwriting.synthesis import mdn
 
 Normalisation = tuple[np.ndarray, np.ndarray]  # (mean [2], std [2]) of the offsets
 Extent = tuple[float, float, float, float]  # (x0, x1, y0, y1), as matplotlib's imshow takes it

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import jax
 import numpy as np
 
+from handwriting import pretrained
 from handwriting.data import strokes as strokes_lib
 from handwriting.data.prepared import Prepared
 from handwriting.data.report import DataError
@@ -48,11 +48,11 @@ def load_style(spec: ModelSpec, style: str, style_text: str | None, data: str | 
   return norm.astype(np.float32), text + " "
 
 
-def write_command(text: str, workdir: str, output: str, *, bias: float, seed: int,
+def write_command(text: str, workdir: str | None, output: str, *, bias: float, seed: int,
                   width: int, style: str | None, style_text: str | None, data: str | None,
                   stroke_width: float, colour: str, plot_attention: str | None,
                   plot_density: str | None) -> list[inference.Written]:
-  model, spec = inference.load(workdir, "synthesis")
+  model, spec = inference.load(pretrained.resolve(workdir, "synthesis"), "synthesis")
   lines = inference.wrap(text, width)
   inference.encode(spec.alphabet, lines)  # fail before any compute on unknown characters
   primer = load_style(spec, style, style_text, data) if style is not None else None
@@ -71,14 +71,14 @@ def write_command(text: str, workdir: str, output: str, *, bias: float, seed: in
   return written
 
 
-def sample_command(workdir: str, output: str, *, lines: int, steps: int, bias: float, seed: int,
-                   stroke_width: float, colour: str) -> None:
-  model, spec = inference.load(workdir, "prediction")
+def sample_command(workdir: str | None, output: str, *, lines: int, steps: int, bias: float,
+                   seed: int, stroke_width: float, colour: str) -> None:
+  model, spec = inference.load(pretrained.resolve(workdir, "prediction"), "prediction")
   drawn = inference.sample_unconditional(model, spec, key=jax.random.key(seed), steps=steps,
                                          lines=lines, bias=bias)
   write_svg(output, drawn, stroke_width=stroke_width, colour=colour)
 
 
-def evaluate_command(model_type: str, workdir: str | os.PathLike[str], data: str, split: str
+def evaluate_command(model_type: str, workdir: str | None, data: str, split: str
                      ) -> dict[str, float]:
-  return inference.evaluate(workdir, data, split, model_type)
+  return inference.evaluate(pretrained.resolve(workdir, model_type), data, split, model_type)

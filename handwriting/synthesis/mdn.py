@@ -115,7 +115,7 @@ def sample(key: Array, y_hat_BxK: Array, bias: float | Array = 0.0) -> Array:
   mix = split_outputs(y_hat_BxK, bias)
   k_comp, k_norm, k_eos = jax.random.split(key, 3)
   j = jax.random.categorical(k_comp, mix.log_pi, axis=-1)  # B
-  pick = lambda a: jnp.take_along_axis(a, j[:, None, None], axis=1)[:, 0]  # noqa: E731
+  pick = lambda a: jnp.take_along_axis(a, j[:, None, None], axis=1)[:, 0]
   mu, sigma = pick(mix.mu), jnp.exp(pick(mix.log_sigma))
   rho = jnp.take_along_axis(mix.rho, j[:, None], axis=1)[:, 0]
   n1, n2 = jax.random.normal(k_norm, (2,) + rho.shape)

@@ -36,8 +36,15 @@ from tqdm import tqdm
 
 from handwriting.train import checkpoint as ckpt
 from handwriting.train import sharding
-from handwriting.train.metrics import (RESERVED, Averager, MetricsLog, SumCount, as_sums,
-                                       host_values, read_metrics)
+from handwriting.train.metrics import (
+  RESERVED,
+  Averager,
+  MetricsLog,
+  SumCount,
+  as_sums,
+  host_values,
+  read_metrics,
+)
 from handwriting.train.optim import default_optimizer_config, make_optimizer
 from handwriting.train.task import Batch, Metrics, Task
 

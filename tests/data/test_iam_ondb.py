@@ -6,8 +6,15 @@ import pytest
 from handwriting.data import iam_ondb, store
 from handwriting.data.report import DataError, SkipReport
 from handwriting.data.strokes import compute_stats, denormalize, points_to_offsets
-from tests.data.fixtures_ondb import (FakeForm, csr_line, line_strokes, stroke_xml, tar_folder,
-                                      write_lists, write_ondb)
+from tests.data.fixtures_ondb import (
+  FakeForm,
+  csr_line,
+  line_strokes,
+  stroke_xml,
+  tar_folder,
+  write_lists,
+  write_ondb,
+)
 
 FORMS = {
   "a01-000u": FakeForm(3),

@@ -1,8 +1,7 @@
 import pytest
 
 from handwriting.data.report import DataError
-from handwriting.data.splits import (assign_splits, carve_by_group, read_split_lists,
-                                     train_split)
+from handwriting.data.splits import assign_splits, carve_by_group, read_split_lists, train_split
 
 
 def form_of(line_id: str) -> str:

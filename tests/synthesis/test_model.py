@@ -1,6 +1,6 @@
-import numpy as np
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 from flax import nnx
 
@@ -9,7 +9,7 @@ from handwriting.synthesis.model import HandwritingNet, count_params
 
 def _params(L, H, M, V=0, K=10):
   """Hand count of Graves' architecture: peephole LSTMs with skip connections (Figs. 1, 12)."""
-  lstm = lambda d: 4 * H * d + 4 * H * H + 4 * H + 3 * H  # noqa: E731  W_x, W_h, b, peepholes
+  lstm = lambda d: 4 * H * d + 4 * H * H + 4 * H + 3 * H
   n = lstm(3) + (L - 1) * lstm(3 + H + V) + (L * H + 1) * (1 + 6 * M)
   if V:
     n += V * 4 * H + (H + 1) * 3 * K  # w_{t-1} into layer 1; window parameters from layer 1
@@ -26,7 +26,7 @@ def test_parameter_counts_match_the_paper_architecture(L, H, V):
 
 @pytest.mark.parametrize("V", [0, 6])
 def test_step_by_step_equals_sequence_forward(V):
-  B, T, U = 2, 7, 4
+  B, T = 2, 7
   model = HandwritingNet(num_layers=2, hidden_size=5, num_mixtures=2, alphabet_size=V,
                          window_size=3, rngs=nnx.Rngs(1))
   rng = np.random.default_rng(0)

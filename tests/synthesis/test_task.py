@@ -2,9 +2,9 @@
 
 import json
 
-import numpy as np
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 import pytest
 from flax import nnx
@@ -91,3 +91,24 @@ def test_cli_train_write_evaluate_and_errors(prepared, tmp_path, capsys):
   assert "characters not in the alphabet" in err and "text is empty" in err
   assert "not a prediction network" in err and "no checkpoint" in err
   assert "unknown config field" in err
+
+
+def test_cli_sample_from_a_prediction_network(prepared, tmp_path, capsys):
+  wd = tmp_path / "pred"
+  assert cli.main(["train", "prediction", "--data", str(prepared), "--workdir", str(wd),
+                   "--preset", "tiny", "--config.num_steps=2", "--config.max_points=400",
+                   "--config.eval_split="]) == 0
+  svg = tmp_path / "free.svg"
+  assert cli.main(["sample", "--workdir", str(wd), "-o", str(svg), "--lines", "2",
+                   "--steps", "30"]) == 0
+  assert svg.read_text().count("<g ") == 2
+  assert cli.main(["write", "hi", "--workdir", str(wd), "-o", str(svg)]) == 2
+  assert "not a synthesis network" in capsys.readouterr().err
+
+
+def test_write_uses_the_shipped_model_without_workdir(tmp_path):
+  from handwriting import pretrained
+  assert pretrained.DEFAULTS["synthesis"] in pretrained.available()
+  svg = tmp_path / "shipped.svg"
+  assert cli.main(["write", "a b", "-o", str(svg), "--seed", "3"]) == 0
+  assert svg.read_text().count("<path") > 0

@@ -1,8 +1,8 @@
 import math
 
-import numpy as np
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.test_util import check_grads
 
 from handwriting.synthesis import window as win
@@ -21,7 +21,8 @@ def _loop_window(proj, kappa_prev, chars):
     for u in range(1, U + 1):
       total = 0.0
       for k in range(K):
-        total += math.exp(proj[b, k]) * math.exp(-math.exp(proj[b, K + k]) * (kappas[b, k] - u) ** 2)
+        alpha, beta = math.exp(proj[b, k]), math.exp(proj[b, K + k])
+        total += alpha * math.exp(-beta * (kappas[b, k] - u) ** 2)
       phis[b, u - 1] = total
       ws[b] += total * chars[b, u - 1]
   return phis, ws, kappas

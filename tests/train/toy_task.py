@@ -82,7 +82,7 @@ class ToyTask:
     return {"epoch": epoch, "batch": batch}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def shared_task() -> ToyTask:
   """One instance for every test: runs of the same task object share compiled steps."""
   return ToyTask()

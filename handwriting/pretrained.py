@@ -1,0 +1,34 @@
+"""Models shipped inside the package (`handwriting/models/<name>/`, each a workdir holding one
+Orbax checkpoint, its metrics.jsonl and a README with the command that trained it).
+
+Inference commands use them when no --workdir is given, so text can be written right after
+install. Loading reads arrays and JSON only; nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+MODELS_DIR = Path(__file__).parent / "models"
+# The model each command uses by default, by checkpoint kind.
+DEFAULTS = {"synthesis": "synthesis-synthetic-small"}
+
+
+def available() -> list[str]:
+  if not MODELS_DIR.is_dir():
+    return []
+  return sorted(p.name for p in MODELS_DIR.iterdir() if (p / "checkpoints").is_dir())
+
+
+def resolve(workdir: str | None, kind: str) -> str:
+  """`workdir` itself, or the shipped model named by it, or the default shipped model of `kind`."""
+  if workdir:
+    named = MODELS_DIR / workdir
+    if not Path(workdir).exists() and (named / "checkpoints").is_dir():
+      return str(named)
+    return workdir
+  if kind not in DEFAULTS or DEFAULTS[kind] not in available():
+    shipped = ", ".join(available()) or "none"
+    raise FileNotFoundError(f"no shipped {kind} model (shipped: {shipped}); "
+                            "pass --workdir of a trained one")
+  return str(MODELS_DIR / DEFAULTS[kind])
