@@ -11,7 +11,7 @@ shuffled. Batches hold items of similar length (little padding) yet every epoch 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -78,3 +78,16 @@ def pad_batch(items: Sequence[np.ndarray], multiple: int = 32,
     out[b, :len(x)] = x
     mask[b, :len(x)] = 1.0
   return out, mask
+
+
+def fixed_batches(sizes: Sequence[int] | np.ndarray, batch_size: int
+                  ) -> Iterator[tuple[list[int], np.ndarray]]:
+  """Evaluation batches: items sorted by size (little padding), in fixed order. The last batch
+  is filled with copies of its first item given weight 0, so every batch has the same size (a
+  multiple of the device count) and the copies count for nothing. Yields (indices, weights)."""
+  order = np.argsort(np.asarray(sizes), kind="stable")
+  for start in range(0, len(order), batch_size):
+    idx = [int(i) for i in order[start:start + batch_size]]
+    weight = np.ones(batch_size, np.float32)
+    weight[len(idx):] = 0.0
+    yield idx + [idx[0]] * (batch_size - len(idx)), weight

@@ -23,7 +23,7 @@ import numpy as np
 from flax import nnx
 
 from handwriting.data.alphabet import Alphabet
-from handwriting.data.batching import EpochBatcher, pad_batch
+from handwriting.data.batching import EpochBatcher, fixed_batches, pad_batch
 from handwriting.data.prepared import Prepared
 from handwriting.data.report import DataError, SkipReport
 from handwriting.synthesis import mdn
@@ -149,24 +149,13 @@ class SequenceTask(ModelSpec):
   def eval_batches(self) -> Iterator[dict[str, np.ndarray]]:
     if not self.eval:
       return
-    yield from split_batches(self.eval, self.config.batch_size, self._batch)
+    sizes = [len(x) for x in self.eval["ink"]]
+    for idx, weight in fixed_batches(sizes, self.config.batch_size):
+      yield self._batch([self.eval["ink"][i] for i in idx], [self.eval["chars"][i] for i in idx],
+                        weight)
 
   def data_position(self, step: int) -> dict[str, int]:
     epoch, batch = self.batcher.position(step)
     return {"epoch": epoch, "batch": batch}
 
   loss = staticmethod(sequence_loss)
-
-
-def split_batches(items: dict[str, list], batch_size: int, make) -> Iterator[dict[str, np.ndarray]]:
-  """Fixed-order batches; the last is filled with weight-0 copies so every batch has the same
-  size (divisible by the device count)."""
-  n = len(items["ink"])
-  order = np.argsort([len(x) for x in items["ink"]], kind="stable")  # little padding
-  for start in range(0, n, batch_size):
-    idx = list(order[start:start + batch_size])
-    weight = np.ones(batch_size)
-    weight[len(idx):] = 0.0
-    idx += [idx[0]] * (batch_size - len(idx))
-    yield make([items["ink"][i] for i in idx], [items["chars"][i] for i in idx], weight)
-

@@ -45,3 +45,13 @@ def test_pad_batch_and_mask():
   assert x[0, 3:].sum() == 0 and x[1, :5].sum() == 20
   with pytest.raises(ValueError, match="shorter"):
     pad_batch(items, length=4)
+
+
+def test_fixed_batches_cover_every_item_once_with_weights():
+  from handwriting.data.batching import fixed_batches
+  sizes = [5, 1, 9, 3, 7]
+  got = list(fixed_batches(sizes, 2))
+  assert [idx for idx, _ in got] == [[1, 3], [0, 4], [2, 2]]  # sorted by size, last filled
+  np.testing.assert_array_equal(got[-1][1], [1.0, 0.0])
+  seen = [i for idx, w in got for i, wi in zip(idx, w) if wi > 0]
+  assert sorted(seen) == list(range(5))
