@@ -91,25 +91,41 @@ def _demo(args: argparse.Namespace) -> None:
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
   p = sub.add_parser("train", help="train a model with the shared loop (resumes from --workdir)",
-                     epilog="Any config field can be overridden: --config.model.hidden_size=256")
-  p.add_argument("model", choices=["synthesis", "prediction"])
+                     epilog="Any config field can be overridden: --config.model.hidden_size=256; "
+                            "recognizer: --config.model_type=online reads pen strokes")
+  p.add_argument("model", choices=["synthesis", "prediction", "recognizer"])
   p.add_argument("--data", required=True, help="a prepared data folder")
   p.add_argument("--workdir", required=True, help="checkpoints and metrics.jsonl go here")
-  p.add_argument("--preset", default="graves",
-                 help="graves (paper sizes), graves_1x900, small (CPU), tiny (smoke test)")
+  p.add_argument("--preset", help="synthesis/prediction: graves (default), graves_1x900, small, "
+                                  "tiny; recognizer: iam (default), arabic, small, tiny "
+                                  "(online: graves, small, tiny)")
+
+
+def _model_type(overrides: Sequence[str]) -> str:
+  """The recognizer kind named by --config.model_type (it picks the preset table)."""
+  for i, arg in enumerate(overrides):
+    if arg.startswith("--config.model_type"):
+      return arg.split("=", 1)[1] if "=" in arg else overrides[i + 1]
+  return "mdlstm"
 
 
 def _train(args: argparse.Namespace, overrides: Sequence[str]) -> None:
   from handwriting.config import apply_overrides
-  from handwriting.synthesis.configs import get_config
-  from handwriting.synthesis.task import SequenceTask
   from handwriting.train import train_and_evaluate
 
-  config = get_config(args.preset, args.model)
+  if args.model == "recognizer":
+    from handwriting.recognition.configs import get_config as recognizer_config
+    from handwriting.recognition.task import RecognitionTask as Task
+    kind = _model_type(overrides)
+    config = recognizer_config(args.preset or ("iam" if kind == "mdlstm" else "graves"), kind)
+  else:
+    from handwriting.synthesis.configs import get_config
+    from handwriting.synthesis.task import SequenceTask as Task
+    config = get_config(args.preset or "graves", args.model)
   config.data = args.data
   apply_overrides(config, overrides)
   start = time.perf_counter()
-  result = train_and_evaluate(config, args.workdir, SequenceTask(config))
+  result = train_and_evaluate(config, args.workdir, Task(config))
   shown = ", ".join(f"{k} {v:.4g}" for k, v in result.eval.items())
   print(f"trained {args.model} to step {result.step} in {time.perf_counter() - start:.0f} s"
         + (f"; eval: {shown}" if shown else ""))
@@ -169,13 +185,43 @@ def _sample(args: argparse.Namespace) -> None:
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
   p = sub.add_parser("evaluate", help="evaluate a trained model on a prepared split")
-  p.add_argument("model", choices=["synthesis", "prediction"])
+  p.add_argument("model", choices=["synthesis", "prediction", "recognizer"])
   p.add_argument("--workdir", help="trained model's workdir (default: the shipped model)")
   p.add_argument("--data", required=True, help="prepared folder (same preparation as training)")
   p.add_argument("--split", default="valid")
+  _add_decoder_args(p)
+
+
+def _add_decoder_args(p: argparse.ArgumentParser) -> None:
+  p.add_argument("--beam", type=int, default=1, help="recognizer: beam width (1 = greedy)")
+  p.add_argument("--lm", help="recognizer: character LM, a .json saved model or a text file of "
+                              "transcriptions (one per line) to train a 4-gram on")
+  p.add_argument("--lm-weight", type=float, default=0.5)
+  p.add_argument("--insertion-bonus", type=float, default=0.0)
+
+
+def _decoder(args: argparse.Namespace, alphabet_of: str | None):
+  from handwriting.recognition.inference import Decoder, load_lm
+  from handwriting.train import read_checkpoint_meta
+  lm = None
+  if args.lm:
+    from handwriting.data.alphabet import Alphabet
+    meta = read_checkpoint_meta(alphabet_of)
+    lm = load_lm(args.lm, Alphabet(meta["task_meta"]["alphabet"]))
+  return Decoder(args.beam, lm, args.lm_weight if lm else 0.0, args.insertion_bonus)
 
 
 def _evaluate(args: argparse.Namespace) -> None:
+  if args.model == "recognizer":
+    from handwriting.recognition.inference import evaluate
+    if not args.workdir:
+      raise FileNotFoundError("no shipped recognizer yet: pass --workdir")
+    r = evaluate(args.workdir, args.data, args.split, _decoder(args, args.workdir))
+    for ref, hyp in r["examples"]:
+      print(f"  ref: {ref}\n  hyp: {hyp}")
+    print(f"recognizer on {args.split} ({r['lines']} lines, {r['skipped']} skipped): "
+          f"CER {100 * r['cer']:.2f}% WER {100 * r['wer']:.2f}%")
+    return
   from handwriting.synthesis.commands import evaluate_command
   r = evaluate_command(args.model, args.workdir, args.data, args.split)
   print(f"{args.model} step {r['step']} on {args.split} ({r['lines']} lines): "
@@ -183,9 +229,32 @@ def _evaluate(args: argparse.Namespace) -> None:
         f"SSE {r['sse']:.4f} per point (normalised offsets)")
 
 
+def _add_read(sub: argparse._SubParsersAction) -> None:
+  p = sub.add_parser("read", help="transcribe line images with a trained recognizer")
+  p.add_argument("images", nargs="+", help="PNG/JPEG files of text lines (any size or mode)")
+  p.add_argument("--workdir", required=True, help="a trained MDLSTM recognizer's workdir")
+  p.add_argument("--plot", help="PNG of the CTC output probabilities over the first image")
+  _add_decoder_args(p)
+
+
+def _read(args: argparse.Namespace) -> None:
+  from handwriting.recognition import inference
+  results, report = inference.read_images(args.workdir, args.images, _decoder(args, args.workdir))
+  for path, text in results:
+    print(f"{path}\t{text}")
+  if len(report):
+    report.print()
+  if args.plot and results:
+    from handwriting.data.images import load_line_image
+    model, spec = inference.load(args.workdir)
+    image = load_line_image(results[0][0], spec.config.image_height)
+    inference.plot_posteriors(model, spec, image, results[0][1], args.plot)
+    print(f"wrote {args.plot}")
+
+
 COMMANDS = {"prepare": _prepare, "show": _show, "demo": _demo, "train": _train, "write": _write,
-            "sample": _sample, "evaluate": _evaluate}
-NEEDS_TRAIN_ERRORS = {"train", "write", "sample", "evaluate"}
+            "sample": _sample, "evaluate": _evaluate, "read": _read}
+NEEDS_TRAIN_ERRORS = {"train", "write", "sample", "evaluate", "read"}
 TAKES_OVERRIDES = {"train"}
 
 
@@ -201,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
   _add_write(sub)
   _add_sample(sub)
   _add_evaluate(sub)
+  _add_read(sub)
   return parser
 
 

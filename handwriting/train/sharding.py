@@ -21,7 +21,10 @@ DATA_AXIS = "data"
 def make_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
   """A 1-D mesh named "data" over `devices` (default: every visible device)."""
   devices = list(jax.devices() if devices is None else devices)
-  return jax.make_mesh((len(devices),), (DATA_AXIS,), devices=devices)
+  # Auto axes: XLA propagates the batch sharding through the model (reshapes included), so
+  # model code never names shardings; explicit axes would demand out_sharding on reshapes.
+  return jax.make_mesh((len(devices),), (DATA_AXIS,), devices=devices,
+                       axis_types=(jax.sharding.AxisType.Auto,))
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:

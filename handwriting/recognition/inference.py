@@ -1,0 +1,161 @@
+"""Using a trained reader: load it, transcribe inputs (greedy or beam search with a character
+LM), evaluate CER/WER on a prepared split, read image files."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import jax
+import numpy as np
+from flax import nnx
+
+from handwriting.data.alphabet import Alphabet
+from handwriting.data.report import DataError, SkipReport
+from handwriting.recognition.decode import beam_search, greedy_decode
+from handwriting.recognition.lm import CharLM
+from handwriting.recognition.metrics import char_errors, word_errors
+from handwriting.recognition.task import RecognitionTask, RecognizerSpec
+from handwriting.train.checkpoint import CheckpointError, read_checkpoint_meta, restore_model
+
+BATCH = 8  # lines per forward pass when transcribing
+
+
+@dataclasses.dataclass
+class Decoder:
+  """How frame posteriors become text: greedy (beam <= 1) or prefix beam search with an LM."""
+
+  beam: int = 1
+  lm: CharLM | None = None
+  lm_weight: float = 0.0
+  insertion_bonus: float = 0.0
+
+  def __call__(self, log_probs_TxK: np.ndarray) -> np.ndarray:
+    if self.beam <= 1 and self.lm is None:
+      return greedy_decode(log_probs_TxK)[0]
+    return beam_search(log_probs_TxK, max(self.beam, 1), self.lm, self.lm_weight,
+                       self.insertion_bonus)[0][0]
+
+
+def load_lm(path: str | os.PathLike[str], alphabet: Alphabet, order: int = 4) -> CharLM:
+  """A saved LM (.json) or one trained now on a text file (one transcription per line)."""
+  if str(path).endswith(".json"):
+    return CharLM.load(path, alphabet)
+  report = SkipReport()
+  lm = CharLM.from_file(path, alphabet, order, report=report)
+  if len(report):
+    print(f"language model: skipped {len(report)} lines of {path} with unknown characters")
+  return lm
+
+
+def load(workdir: str | os.PathLike[str]) -> tuple[nnx.Module, RecognizerSpec]:
+  meta = read_checkpoint_meta(workdir)
+  if meta.get("task") != "recognizer":
+    raise CheckpointError(f"{workdir} holds a {meta.get('task', 'unknown')!r} checkpoint, "
+                          "not a recognizer")
+  spec = RecognizerSpec.from_meta(meta)
+  model, _ = restore_model(workdir, spec)
+  return model, spec
+
+
+def posteriors(model: nnx.Module, spec: RecognizerSpec, inputs: Sequence[np.ndarray]
+               ) -> list[np.ndarray]:
+  """Per line, log-softmax frame posteriors [T_valid, K]; inputs as RecognitionTask stores them
+  (images [H, W] uint8 ink-high, or normalised strokes [T, 3])."""
+  graphdef, params = nnx.split(model)
+  forward = _forward(graphdef)
+  out = []
+  for start in range(0, len(inputs), BATCH):
+    chunk = list(inputs[start:start + BATCH])
+    weight = np.ones(len(chunk))
+    batch = spec.batch(chunk, [np.zeros(0, np.int32)] * len(chunk), weight)
+    logp, mask = forward(params, batch["inputs"], batch["mask"])
+    logp, mask = np.asarray(logp), np.asarray(mask)
+    out.extend(logp[b][mask[b] > 0] for b in range(len(chunk)))
+  return out
+
+
+_FORWARDS: dict = {}
+
+
+def _forward(graphdef):
+  if graphdef not in _FORWARDS:
+    def f(params, x, mask):
+      logits, frame_mask = nnx.merge(graphdef, params)(x, mask)
+      return jax.nn.log_softmax(logits, axis=-1), frame_mask
+    _FORWARDS[graphdef] = jax.jit(f)
+  return _FORWARDS[graphdef]
+
+
+def transcribe(model: nnx.Module, spec: RecognizerSpec, inputs: Sequence[np.ndarray],
+               decoder: Decoder) -> list[str]:
+  return [spec.alphabet.decode(decoder(lp)) for lp in posteriors(model, spec, inputs)]
+
+
+def evaluate(workdir: str | os.PathLike[str], data: str, split: str, decoder: Decoder
+             ) -> dict[str, float]:
+  """CER and WER (total edits / total reference length, as papers report them) on `split`."""
+  model, spec = load(workdir)
+  config = spec.config
+  config.data, config.train_split, config.eval_split, config.eval_max_lines = data, "", split, 0
+  task = RecognitionTask(config)
+  if task.alphabet.chars != spec.alphabet.chars:
+    raise CheckpointError(f"the alphabet of {data} differs from the one {workdir} was trained "
+                          "with: evaluate on data prepared the same way")
+  refs = task.eval["texts"]
+  if not refs:
+    raise DataError(data, f"split {split!r} has no usable lines")
+  hyps = transcribe(model, spec, task.eval["inputs"], decoder)
+  c, w = char_errors(refs, hyps), word_errors(refs, hyps)
+  return {"cer": c.rate, "wer": w.rate, "lines": len(refs), "skipped": len(task.report),
+          "char_edits": c.edits, "chars": c.ref_len, "examples": list(zip(refs, hyps))[:5]}
+
+
+def read_images(workdir: str | os.PathLike[str], paths: Sequence[str], decoder: Decoder
+                ) -> tuple[list[tuple[str, str]], SkipReport]:
+  """Transcriptions of image files (any PNG/JPEG mode), height-normalised as in training; a
+  bad file is reported and skipped."""
+  from handwriting.data.images import load_line_image
+  model, spec = load(workdir)
+  if spec.input_kind != "images":
+    raise CheckpointError(f"{workdir} holds an online (pen stroke) reader: it cannot read images")
+  report, ok, images = SkipReport(), [], []
+  for p in paths:
+    try:
+      images.append(load_line_image(p, spec.config.image_height))
+      ok.append(p)
+    except DataError as e:
+      report.add(e)
+  texts = transcribe(model, spec, images, decoder) if images else []
+  return list(zip(ok, texts)), report
+
+
+def plot_posteriors(model: nnx.Module, spec: RecognizerSpec, image_HxW: np.ndarray, text: str,
+                    path: str | os.PathLike[str]) -> None:
+  """The image above the CTC output probabilities per frame (blank in grey), as a PNG."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  logp = posteriors(model, spec, [image_HxW])[0]
+  probs = np.exp(logp)
+  fig, (ax0, ax1) = plt.subplots(2, 1, figsize=(12, 5), sharex=False)
+  ax0.imshow(255 - image_HxW, cmap="gray", aspect="auto")
+  ax0.set_title(text)
+  ax0.axis("off")
+  t = np.arange(len(probs))
+  ax1.fill_between(t, probs[:, 0], color="0.85", label="blank")
+  best = probs[:, 1:].argmax(1) + 1
+  for k in np.unique(best):
+    ax1.plot(t, probs[:, k], lw=1)
+    peak = np.argmax(probs[:, k])
+    if probs[peak, k] > 0.3:
+      ax1.annotate(spec.alphabet.chars[k - 1], (peak, probs[peak, k]), ha="center")
+  ax1.set_xlim(0, max(len(probs) - 1, 1))
+  ax1.set_ylim(0, 1.05)
+  ax1.set_xlabel("output frame")
+  ax1.set_ylabel("p(label)")
+  fig.tight_layout()
+  fig.savefig(Path(path), dpi=100)
+  plt.close(fig)

@@ -1,0 +1,70 @@
+"""The recognizers through the shared loop and the CLI: train, evaluate, read, bad input."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from handwriting import cli
+from handwriting.data import synthetic
+from handwriting.data.prepared import Prepared
+from handwriting.recognition.configs import get_config
+from handwriting.recognition.task import RecognitionTask
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+  out = tmp_path_factory.mktemp("synthetic")
+  synthetic.prepare(str(out), lines=30, seed=1, valid_fraction=0.2, test_fraction=0.1)
+  return out
+
+
+def test_batches_pad_images_and_labels_with_masks(prepared):
+  cfg = get_config("tiny", "mdlstm")
+  cfg.data = str(prepared)
+  task = RecognitionTask(cfg)
+  batch = task.train_batch(0)
+  B = cfg.batch_size
+  assert batch["inputs"].shape[:2] == (B, cfg.image_height) and batch["inputs"].shape[-1] == 1
+  assert batch["inputs"].shape[2] % cfg.pad_multiple == 0
+  widths = batch["mask"][:, 0, :].sum(1)
+  for b, i in enumerate(task.batcher.indices(0)):
+    assert widths[b] == task.train["sizes"][i]
+    n = len(task.train["labels"][i])
+    np.testing.assert_array_equal(batch["labels"][b, :n], task.train["labels"][i])
+    assert batch["label_mask"][b].sum() == n
+  assert float(batch["inputs"].max()) <= 1.0
+
+
+def test_infeasible_lines_are_reported_and_skipped(prepared, capsys):
+  cfg = get_config("tiny", "mdlstm")
+  cfg.data = str(prepared)
+  cfg.model.input_block = (4, 64)  # 64 px per frame: most lines get fewer frames than letters
+  cfg.train_split, cfg.eval_split = "", "train"
+  task = RecognitionTask(cfg)
+  lines = len(Prepared(prepared).images("train"))
+  assert len(task.eval["texts"]) + len(task.report) == lines  # every line kept or reported
+  reasons = [r for _, r in task.report.items]
+  assert any(r.startswith("infeasible:") for r in reasons)
+  assert "infeasible" in capsys.readouterr().out
+
+
+def test_cli_train_evaluate_read(prepared, tmp_path, capsys):
+  wd = tmp_path / "rec"
+  assert cli.main(["train", "recognizer", "--data", str(prepared), "--workdir", str(wd),
+                   "--preset", "tiny", "--config.num_steps=2"]) == 0
+  assert cli.main(["evaluate", "recognizer", "--workdir", str(wd), "--data", str(prepared),
+                   "--split", "valid", "--beam", "3"]) == 0
+  assert "CER" in capsys.readouterr().out
+  img = tmp_path / "line.png"
+  rgba = np.full((40, 200, 4), 255, np.uint8)
+  rgba[15:25, 20:180, :3] = 0
+  Image.fromarray(rgba, "RGBA").save(img)
+  empty = tmp_path / "empty.png"
+  empty.write_bytes(b"")
+  plot = tmp_path / "post.png"
+  assert cli.main(["read", str(img), str(empty), "--workdir", str(wd), "--plot", str(plot)]) == 0
+  out = capsys.readouterr().out
+  assert str(img) in out and "empty.png" in out and "skipped: 1" in out
+  assert plot.stat().st_size > 0
+  assert cli.main(["write", "hi", "--workdir", str(wd), "-o", str(tmp_path / "x.svg")]) == 2
+  assert "not a prediction or synthesis network" in capsys.readouterr().err
