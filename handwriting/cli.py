@@ -82,11 +82,12 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
   p.add_argument("--out", default="demo_out")
   p.add_argument("--lines", type=int, default=300, help="synthetic lines to prepare")
   p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--text", help="text to write with the shipped synthesis model")
 
 
 def _demo(args: argparse.Namespace) -> None:
   from handwriting import demo
-  demo.run(args.out, lines=args.lines, seed=args.seed)
+  demo.run(args.out, lines=args.lines, seed=args.seed, text=args.text or demo.DEFAULT_TEXT)
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:

@@ -1,7 +1,8 @@
 """`handwriting demo`: the main job on the built-in data, with nothing downloaded.
 
-Prepares the synthetic Hershey handwriting set and draws a few of its lines (strokes and the
-rendered images). Later stages add the shipped synthesis and recognition models to it.
+Prepares the synthetic Hershey handwriting set, draws a few of its lines (strokes and rendered
+images), and writes a text as handwriting with the synthesis model shipped in the package
+(SVG, PNG rendering, attention plot). The shipped recognizer joins once it exists (issue 5).
 """
 
 from __future__ import annotations
@@ -10,10 +11,16 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 
-def run(out: str | os.PathLike[str], lines: int = 300, seed: int = 0, shown: int = 3) -> Path:
+DEFAULT_TEXT = "Handwriting synthesis, after Alex Graves."
+
+
+def run(out: str | os.PathLike[str], lines: int = 300, seed: int = 0, shown: int = 3,
+        text: str = DEFAULT_TEXT) -> Path:
   from handwriting.data import synthetic
   from handwriting.draw.show import show
+  from handwriting.synthesis.commands import write_command
 
   start = time.perf_counter()
   out = Path(out)
@@ -21,7 +28,34 @@ def run(out: str | os.PathLike[str], lines: int = 300, seed: int = 0, shown: int
   synthetic.prepare(str(data_dir), lines=lines, seed=seed)
   for i in range(shown):
     png = out / f"line_{i}.png"
-    text = show(data_dir, "train", i, png)
-    print(f"wrote {png}: {text!r}")
+    print(f"wrote {png}: {show(data_dir, 'train', i, png)!r}")
+  for bias in (0.0, 1.0):
+    svg = out / f"written_bias{bias:g}.svg"
+    written = write_command(text, None, str(svg), bias=bias, seed=seed, width=40, style=None,
+                            style_text=None, data=None, stroke_width=2.0, colour="black",
+                            plot_attention=str(out / "attention.png") if bias else None,
+                            plot_density=None)
+    _page_png([w.strokes for w in written], svg.with_suffix(".png"))
+    print(f"wrote {svg} and {svg.with_suffix('.png')} (bias {bias:g}): {text!r}")
+  print(f"wrote {out / 'attention.png'} (window weights over the characters)")
   print(f"demo finished in {time.perf_counter() - start:.1f} s; outputs in {out}/")
   return out
+
+
+def _page_png(lines: list[list[np.ndarray]], path: Path, row: int = 64, gap: int = 20) -> None:
+  """The written lines as one grey page, all at one scale (the tallest line fills a row)."""
+  from PIL import Image
+
+  from handwriting.data.render import render_strokes
+  spans = [np.ptp(np.concatenate(s)[:, 1]) for s in lines]
+  tallest = max(spans)
+  rows = []
+  for strokes in lines:
+    mid = float(np.mean([np.concatenate(strokes)[:, 1].min(), np.concatenate(strokes)[:, 1].max()]))
+    rows.append(255 - render_strokes(strokes, height=row,
+                                     y_range=(mid - tallest / 2, mid + tallest / 2)))
+  page = Image.new("L", (max(r.shape[1] for r in rows) + 2 * gap, (row + gap) * len(rows) + gap),
+                   255)
+  for k, r in enumerate(rows):
+    page.paste(Image.fromarray(r), (gap, gap + (row + gap) * k))
+  page.save(path)
