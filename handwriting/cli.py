@@ -253,8 +253,25 @@ def _read(args: argparse.Namespace) -> None:
     print(f"wrote {args.plot}")
 
 
+def _add_plot_metrics(sub: argparse._SubParsersAction) -> None:
+  p = sub.add_parser("plot-metrics", help="training curves of a workdir's metrics.jsonl as PNG")
+  p.add_argument("workdir", help="a training workdir or a shipped model's name")
+  p.add_argument("-o", "--output", required=True)
+  p.add_argument("--keys", nargs="*", help="metrics to draw (default: the evaluated ones)")
+
+
+def _plot_metrics(args: argparse.Namespace) -> None:
+  from handwriting import pretrained
+  from handwriting.draw.curves import plot_curves
+  workdir = pretrained.resolve(args.workdir, "")
+  keys = plot_curves(f"{workdir}/metrics.jsonl", args.output, args.keys or None,
+                     title=args.workdir)
+  print(f"wrote {args.output}: {', '.join(keys)}")
+
+
 COMMANDS = {"prepare": _prepare, "show": _show, "demo": _demo, "train": _train, "write": _write,
-            "sample": _sample, "evaluate": _evaluate, "read": _read}
+            "sample": _sample, "evaluate": _evaluate, "read": _read,
+            "plot-metrics": _plot_metrics}
 NEEDS_TRAIN_ERRORS = {"train", "write", "sample", "evaluate", "read"}
 TAKES_OVERRIDES = {"train"}
 
@@ -272,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
   _add_sample(sub)
   _add_evaluate(sub)
   _add_read(sub)
+  _add_plot_metrics(sub)
   return parser
 
 

@@ -38,6 +38,12 @@ def run(out: str | os.PathLike[str], lines: int = 300, seed: int = 0, shown: int
     _page_png([w.strokes for w in written], svg.with_suffix(".png"))
     print(f"wrote {svg} and {svg.with_suffix('.png')} (bias {bias:g}): {text!r}")
   print(f"wrote {out / 'attention.png'} (window weights over the characters)")
+  from handwriting import pretrained
+  from handwriting.draw.curves import plot_curves
+  model_dir = pretrained.resolve(None, "synthesis")
+  plot_curves(f"{model_dir}/metrics.jsonl", out / "training_curve.png",
+              title=f"shipped model {pretrained.DEFAULTS['synthesis']}")
+  print(f"wrote {out / 'training_curve.png'} (the shipped synthesis model's training)")
   print(f"demo finished in {time.perf_counter() - start:.1f} s; outputs in {out}/")
   return out
 

@@ -7,7 +7,7 @@ def test_demo_writes_pages_plots_and_prepared_data(tmp_path, capsys):
   out = tmp_path / "demo"
   assert cli.main(["demo", "--out", str(out), "--lines", "30", "--text", "hello world"]) == 0
   for name in ("line_0.png", "written_bias0.svg", "written_bias1.png", "attention.png",
-               "synthetic/meta.json"):
+               "training_curve.png", "synthetic/meta.json"):
     assert (out / name).stat().st_size > 0, name
   page = Image.open(out / "written_bias1.png")
   assert page.width > page.height > 0

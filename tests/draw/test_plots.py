@@ -46,3 +46,20 @@ def test_image_panel_shows_ink_dark(tmp_path):
   # (background 0 = black), the dark 81 % would cover some 20 % of the figure.
   dark = (grey < 60).mean()
   assert 0.02 < dark < 0.1
+
+
+def test_training_curves_from_a_metrics_log(tmp_path):
+  import json
+
+  from handwriting.data.report import DataError
+  from handwriting.draw.curves import plot_curves
+  log = tmp_path / "metrics.jsonl"
+  rows = [{"step": s, "split": "train", "time": 0.0, "loss": 1.0 / s, "steps_per_sec": 2.0}
+          for s in range(1, 20)]
+  rows += [{"step": 10, "split": "eval", "time": 0.0, "loss": 0.2, "nll": -5.0}]
+  log.write_text("\n".join(json.dumps(r) for r in rows) + "\n{torn")
+  png = tmp_path / "curve.png"
+  assert plot_curves(log, png) == ["loss", "nll"]  # every eval metric, one panel each
+  assert Image.open(png).size[1] > Image.open(png).size[0] / 2
+  with pytest.raises(DataError, match="no metrics file"):
+    plot_curves(tmp_path / "missing.jsonl", png)
