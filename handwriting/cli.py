@@ -195,8 +195,9 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 def _add_decoder_args(p: argparse.ArgumentParser) -> None:
   p.add_argument("--beam", type=int, default=1, help="recognizer: beam width (1 = greedy)")
-  p.add_argument("--lm", help="recognizer: character LM, a .json saved model or a text file of "
-                              "transcriptions (one per line) to train a 4-gram on")
+  p.add_argument("--lm", help="recognizer: character LM: a .json saved model, or a text file of "
+                              "transcriptions (one per line) or a prepared folder (its train "
+                              "split) to train a 4-gram on")
   p.add_argument("--lm-weight", type=float, default=0.5)
   p.add_argument("--insertion-bonus", type=float, default=0.0)
 

@@ -40,9 +40,18 @@ class Decoder:
 
 
 def load_lm(path: str | os.PathLike[str], alphabet: Alphabet, order: int = 4) -> CharLM:
-  """A saved LM (.json) or one trained now on a text file (one transcription per line)."""
+  """A saved LM (.json), or one trained now on a text file (one transcription per line) or on
+  the training split's transcriptions of a prepared data folder."""
   if str(path).endswith(".json"):
     return CharLM.load(path, alphabet)
+  if Path(path).is_dir():
+    from handwriting.data.prepared import Prepared
+    data = Prepared(path)
+    split = "train" if "train" in data.splits else data.splits[0]
+    ragged = data.strokes(split) if data.has_strokes(split) else data.images(split)
+    texts = [str(t) for t in ragged.texts if not alphabet.unknown(str(t))]
+    print(f"language model: {order}-gram on {len(texts)} {split} lines of {path}")
+    return CharLM.train(texts, order, alphabet)
   report = SkipReport()
   lm = CharLM.from_file(path, alphabet, order, report=report)
   if len(report):

@@ -53,8 +53,9 @@ def test_cli_train_evaluate_read(prepared, tmp_path, capsys):
   assert cli.main(["train", "recognizer", "--data", str(prepared), "--workdir", str(wd),
                    "--preset", "tiny", "--config.num_steps=2"]) == 0
   assert cli.main(["evaluate", "recognizer", "--workdir", str(wd), "--data", str(prepared),
-                   "--split", "valid", "--beam", "3"]) == 0
-  assert "CER" in capsys.readouterr().out
+                   "--split", "valid", "--beam", "3", "--lm", str(prepared)]) == 0
+  out = capsys.readouterr().out
+  assert "CER" in out and "4-gram on" in out
   img = tmp_path / "line.png"
   rgba = np.full((40, 200, 4), 255, np.uint8)
   rgba[15:25, 20:180, :3] = 0
