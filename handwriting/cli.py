@@ -215,10 +215,10 @@ def _decoder(args: argparse.Namespace, alphabet_of: str | None):
 
 def _evaluate(args: argparse.Namespace) -> None:
   if args.model == "recognizer":
+    from handwriting import pretrained
     from handwriting.recognition.inference import evaluate
-    if not args.workdir:
-      raise FileNotFoundError("no shipped recognizer yet: pass --workdir")
-    r = evaluate(args.workdir, args.data, args.split, _decoder(args, args.workdir))
+    workdir = pretrained.resolve(args.workdir, "recognizer")
+    r = evaluate(workdir, args.data, args.split, _decoder(args, workdir))
     for ref, hyp in r["examples"]:
       print(f"  ref: {ref}\n  hyp: {hyp}")
     print(f"recognizer on {args.split} ({r['lines']} lines, {r['skipped']} skipped): "
@@ -234,21 +234,24 @@ def _evaluate(args: argparse.Namespace) -> None:
 def _add_read(sub: argparse._SubParsersAction) -> None:
   p = sub.add_parser("read", help="transcribe line images with a trained recognizer")
   p.add_argument("images", nargs="+", help="PNG/JPEG files of text lines (any size or mode)")
-  p.add_argument("--workdir", required=True, help="a trained MDLSTM recognizer's workdir")
+  p.add_argument("--workdir", help="a trained MDLSTM recognizer's workdir or shipped model name "
+                                   "(default: the shipped recognizer)")
   p.add_argument("--plot", help="PNG of the CTC output probabilities over the first image")
   _add_decoder_args(p)
 
 
 def _read(args: argparse.Namespace) -> None:
+  from handwriting import pretrained
   from handwriting.recognition import inference
-  results, report = inference.read_images(args.workdir, args.images, _decoder(args, args.workdir))
+  workdir = pretrained.resolve(args.workdir, "recognizer")
+  results, report = inference.read_images(workdir, args.images, _decoder(args, workdir))
   for path, text in results:
     print(f"{path}\t{text}")
   if len(report):
     report.print()
   if args.plot and results:
     from handwriting.data.images import load_line_image
-    model, spec = inference.load(args.workdir)
+    model, spec = inference.load(workdir)
     image = load_line_image(results[0][0], spec.config.image_height)
     inference.plot_posteriors(model, spec, image, results[0][1], args.plot)
     print(f"wrote {args.plot}")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 MODELS_DIR = Path(__file__).parent / "models"
 # The model each command uses by default, by checkpoint kind.
-DEFAULTS = {"synthesis": "synthesis-synthetic-small"}
+DEFAULTS = {"synthesis": "synthesis-synthetic-small", "recognizer": "recognizer-synthetic-small"}
 
 
 def available() -> list[str]:
