@@ -11,4 +11,5 @@ def test_demo_writes_pages_plots_and_prepared_data(tmp_path, capsys):
     assert (out / name).stat().st_size > 0, name
   page = Image.open(out / "written_bias1.png")
   assert page.width > page.height > 0
-  assert "'hello world'" in capsys.readouterr().out
+  out_text = capsys.readouterr().out
+  assert "written: 'hello world'" in out_text and "CER of the read-back text" in out_text
