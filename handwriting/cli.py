@@ -25,6 +25,8 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
                       "(or a slice carved by form when testset_v is absent)")
   o.add_argument("--valid-fraction", type=float, default=0.05)
   o.add_argument("--seed", type=int, default=0)
+  o.add_argument("--render-height", type=int, default=0,
+                 help="also draw every line as an image of this height (offline IAM-OnDB)")
   o.add_argument("--out", required=True)
 
   i = kinds.add_parser("iam", help="IAM offline handwriting lines (lines.txt + line images)")
@@ -51,7 +53,8 @@ def _prepare(args: argparse.Namespace) -> None:
   if args.dataset == "iam-ondb":
     from handwriting.data import iam_ondb
     iam_ondb.prepare(args.strokes, args.ascii, args.splits, args.out, protocol=args.protocol,
-                     valid_fraction=args.valid_fraction, seed=args.seed)
+                     valid_fraction=args.valid_fraction, seed=args.seed,
+                     render_height=args.render_height)
   elif args.dataset == "iam":
     from handwriting.data import iam_lines
     iam_lines.prepare(args.lines_txt, args.images, args.splits, args.out, height=args.height,

@@ -40,6 +40,7 @@ from handwriting.data.strokes import (
   compute_stats,
   fill_gaps,
   normalize,
+  offsets_to_strokes,
   points_to_offsets,
   validate_strokes,
 )
@@ -220,17 +221,36 @@ def _report_unlisted(unlisted: list[str], form_of: dict[str, str], report: SkipR
     report.skip(form_id, f"not in any split list: {n} lines")
 
 
+def _render(ids: list[str], offsets: dict[str, np.ndarray], height: int, seed: int,
+            report: SkipReport) -> tuple[list[np.ndarray], list[str]]:
+  """Random renderings [height, W] of the lines `ids` (deterministic per seed and line); a line
+  that cannot be drawn (e.g. far too wide) is skipped and reported."""
+  from handwriting.data.render import RenderError, render_random
+  images, kept = [], []
+  for i in ids:
+    rng = np.random.default_rng([seed, zlib.crc32(i.encode()), 2])
+    try:
+      images.append(render_random(offsets_to_strokes(offsets[i]), rng, height=height))
+    except RenderError as e:
+      report.skip(i, f"cannot render: {e}")
+      continue
+    kept.append(i)
+  return images, kept
+
+
 def prepare(strokes: str, ascii: str, splits: str | None, out: str, protocol: str = "graves",
             valid_fraction: float = 0.05, seed: int = 0, max_offset: float | None = None,
-            max_step: float | None = DEFAULT_MAX_STEP) -> dict[str, Any]:
+            max_step: float | None = DEFAULT_MAX_STEP, render_height: int = 0) -> dict[str, Any]:
   """`handwriting prepare iam-ondb`: archives or folders -> a prepared folder (data/store.py).
 
   Pairs lines (`iter_lines`), fills recording gaps longer than `max_step` (None: no filling),
   converts to offsets shortened to `max_offset` (None: DEFAULT_MAX_OFFSET; math.inf: no
   shortening), assigns splits (`splits.assign_splits`; `splits` None puts everything in train
   and carves valid), normalises with the train split's statistics and writes
-  strokes_<split>.npz, meta.json and skipped.txt. Prints counts and the skip report; returns a
-  summary.
+  strokes_<split>.npz, meta.json and skipped.txt. With `render_height` > 0 every line is also
+  drawn as a grey-scale image of that height with random pen width, blur, slant and scale
+  (data/render.py), written as images_<split>.npz: IAM-OnDB as an offline data set. Prints counts
+  and the skip report; returns a summary.
   """
   start = time.perf_counter()
   max_offset = DEFAULT_MAX_OFFSET if max_offset is None else float(max_offset)
@@ -259,19 +279,26 @@ def prepare(strokes: str, ascii: str, splits: str | None, out: str, protocol: st
   alphabet = Alphabet.from_texts(texts[i] for i in assignment.splits[train])
 
   out_dir.mkdir(parents=True, exist_ok=True)
-  for stale in out_dir.glob("strokes_*.npz"):
+  for stale in [*out_dir.glob("strokes_*.npz"), *out_dir.glob("images_*.npz")]:
     stale.unlink()  # a previous run's splits must not outlive this run's meta.json
   counts = {}
   for name, ids in assignment.splits.items():
+    if render_height:
+      images, ids = _render(ids, offsets, render_height, seed, report)
     counts[name] = len(ids)
     if ids:
       store.save_ragged(store.strokes_path(out_dir, name), store.Ragged.from_items(
         [normalize(offsets[i], mean, std) for i in ids], [texts[i] for i in ids], ids))
+      if render_height:
+        store.save_ragged(store.images_path(out_dir, name), store.Ragged.from_items(
+          [img.T for img in images], [texts[i] for i in ids], ids,
+          height=np.array(render_height)))
   store.write_meta(out_dir, {
     "source": "iam-ondb", "alphabet": alphabet.chars, "stroke_mean": mean.tolist(),
     "stroke_std": std.tolist(), "splits": counts, "protocol": protocol, "train_split": train,
     "valid_carved": assignment.carved, "valid_fraction": valid_fraction, "seed": seed,
-    "max_offset": None if math.isinf(max_offset) else max_offset, "max_step": max_step})
+    "max_offset": None if math.isinf(max_offset) else max_offset, "max_step": max_step,
+    **({"image_height": render_height} if render_height else {})})
   report.write(out_dir / "skipped.txt")
   _print_summary(assignment, counts, form_of, mean, std, alphabet)
   report.print(saved_to=str(out_dir / "skipped.txt"))

@@ -194,6 +194,23 @@ def test_prepare_official_protocol(ondb, tmp_path):
     "strokes_trainset.npz"]
 
 
+def test_prepare_renders_lines_to_images(ondb, tmp_path):
+  from handwriting.data.prepared import Prepared
+  splits = write_lists(tmp_path / "splits", LISTS)
+  out = tmp_path / "rendered"
+  iam_ondb.prepare(str(ondb), str(ondb), str(splits), str(out), protocol="official",
+                   render_height=32)
+  data = Prepared(out)
+  assert data.meta["image_height"] == 32
+  for split in data.splits:
+    strokes, images = data.strokes(split), data.images(split)
+    assert images.ids.tolist() == strokes.ids.tolist()
+    assert images.texts.tolist() == strokes.texts.tolist()
+    for i in range(len(images)):
+      img = data.image(split, i)
+      assert img.shape[0] == 32 and img.shape[1] > 2 and img.max() > 100  # ink drawn
+
+
 def test_prepare_fills_gaps_and_shortens_jumps(tmp_path):
   # one form, no split lists: everything is train, and one form cannot give a valid split
   xml_dir, ascii_dir = tmp_path / "lineStrokes/k01/k01-001", tmp_path / "ascii/k01/k01-001"
