@@ -105,19 +105,20 @@ def write(model: HandwritingNet, spec: ModelSpec, texts: Sequence[str], *, key: 
 
 def _split(spec: ModelSpec, s: Samples, texts: Sequence[str], lengths: Sequence[int],
            style_len: int) -> list[Written]:
-  """Cuts each line out of the batch: rows prime_B-1 .. n-1, the first set to the start row
-  (after priming it holds the last style row; the written line starts at offset 0)."""
+  """Cuts each line out of the batch. Unprimed, a line is rows 0 .. n-1. Primed, the style rows
+  (0 .. P-1) are dropped and the line starts at the first generated point, moved to the origin:
+  its offset is the jump away from the style's last point, not part of the written text."""
   ink, mask, phi = (np.asarray(a) for a in (s.ink_BxNx3, s.mask_BxN, s.phi_BxNxU))
   out = []
   for b, text in enumerate(texts):
     n = int(mask[b].sum())
-    start = int(s.prime_B[b]) - 1
-    line = ink[b, start:n].copy()
-    line[0] = spec.start_row()
+    first = int(s.prime_B[b]) if int(s.prime_B[b]) > 1 else 0
+    line = ink[b, first:n].copy()
+    line[0, :2] = spec.start_row()[:2]
     # phi[t] is the window at step t (reading row t, writing row t + 1); columns: the text's
     # characters and the past-the-end position.
     out.append(Written(text, to_strokes(spec, line), line,
-                       phi[b, start:n - 1, style_len:lengths[b] + 1],
+                       phi[b, first:n - 1, style_len:lengths[b] + 1],
                        finished=n < ink.shape[1]))
   return out
 

@@ -78,6 +78,10 @@ def test_cli_train_write_evaluate_and_errors(prepared, tmp_path, capsys):
                    "--plot-density", str(tmp_path / "dens.png")]) == 0
   assert svg.read_text().count("<path") > 0
   assert (tmp_path / "att.png").stat().st_size > 0 and (tmp_path / "dens.png").stat().st_size > 0
+  styled = tmp_path / "styled.svg"  # primed with line 0 of the valid split (section 5.5)
+  assert cli.main(["write", "hello", "--workdir", str(wd), "-o", str(styled), "--style", "0",
+                   "--data", str(prepared)]) == 0
+  assert styled.read_text().count("<path") > 0
   assert cli.main(["evaluate", "synthesis", "--workdir", str(wd), "--data", str(prepared),
                    "--split", "valid"]) == 0
   assert "nats/sequence" in capsys.readouterr().out
