@@ -27,6 +27,7 @@ from handwriting.data.prepared import Prepared
 from handwriting.data.report import DataError, SkipReport
 from handwriting.recognition.ctc import ctc_loss
 from handwriting.recognition.model import build_model, frames_for_width, width_reduction
+from handwriting.train.task import load_splits
 
 Array = jax.Array
 
@@ -106,10 +107,7 @@ class RecognitionTask(RecognizerSpec):
       mean, std = data.stroke_stats
     super().__init__(config, data.alphabet, mean, std)
     self.report = SkipReport()
-    self.train = self.load(data, config.train_split) if config.train_split else None
-    self.eval = self.load(data, config.eval_split) if config.eval_split else None
-    if self.eval is not None and config.eval_max_lines:
-      self.eval = {k: v[:config.eval_max_lines] for k, v in self.eval.items()}
+    self.train, self.eval = load_splits(config, lambda split: self.load(data, split))
     if self.train is not None:
       self.batcher = EpochBatcher(self.train["sizes"], config.batch_size, config.seed)
     if len(self.report):

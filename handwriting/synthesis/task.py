@@ -28,6 +28,7 @@ from handwriting.data.prepared import Prepared
 from handwriting.data.report import DataError, SkipReport
 from handwriting.synthesis import mdn
 from handwriting.synthesis.model import HandwritingNet
+from handwriting.train.task import load_splits
 
 Array = jax.Array
 
@@ -99,11 +100,7 @@ class SequenceTask(ModelSpec):
     mean, std = data.stroke_stats
     super().__init__(config, data.alphabet, mean, std)
     self.report = SkipReport()
-    # An empty train_split gives an evaluation-only task (`handwriting evaluate`).
-    self.train = self._load(data, config.train_split) if config.train_split else None
-    self.eval = self._load(data, config.eval_split) if config.eval_split else None
-    if self.eval is not None and config.eval_max_lines:
-      self.eval = {k: v[:config.eval_max_lines] for k, v in self.eval.items()}
+    self.train, self.eval = load_splits(config, lambda split: self._load(data, split))
     if self.train is not None:
       self.batcher = EpochBatcher([len(x) for x in self.train["ink"]], config.batch_size,
                                   config.seed)

@@ -31,8 +31,8 @@ True), so dropout or weight noise written against those attributes switches off 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol, runtime_checkable
 
 import jax
 import numpy as np
@@ -70,3 +70,15 @@ class Task(Protocol):
   def data_position(self, step: int) -> dict[str, int]:
     """Human-readable position of `train_batch(step)` (e.g. {"epoch": 3, "batch": 17})."""
     ...
+
+
+def load_splits(config: Any, load: Callable[[str], dict[str, list]]
+                ) -> tuple[dict[str, list] | None, dict[str, list] | None]:
+  """The (train, eval) items of a task: `load(split)` for config.train_split and
+  config.eval_split (an empty name gives None: an evaluation-only or training-only task), the
+  eval items cut to config.eval_max_lines when that is set."""
+  train = load(config.train_split) if config.train_split else None
+  evaluation = load(config.eval_split) if config.eval_split else None
+  if evaluation is not None and config.eval_max_lines:
+    evaluation = {k: v[:config.eval_max_lines] for k, v in evaluation.items()}
+  return train, evaluation
