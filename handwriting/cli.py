@@ -224,8 +224,8 @@ def _evaluate(args: argparse.Namespace) -> None:
     r = evaluate(workdir, args.data, args.split, _decoder(args, workdir))
     for ref, hyp in r["examples"]:
       print(f"  ref: {ref}\n  hyp: {hyp}")
-    print(f"recognizer on {args.split} ({r['lines']} lines, {r['skipped']} skipped): "
-          f"CER {100 * r['cer']:.2f}% WER {100 * r['wer']:.2f}%")
+    print(f"recognizer step {r['step']} on {args.split} ({r['lines']} lines, "
+          f"{r['skipped']} skipped): CER {100 * r['cer']:.2f}% WER {100 * r['wer']:.2f}%")
     return
   from handwriting.synthesis.commands import evaluate_command
   r = evaluate_command(args.model, args.workdir, args.data, args.split)

@@ -60,13 +60,18 @@ def load_lm(path: str | os.PathLike[str], alphabet: Alphabet, order: int = 4) ->
 
 
 def load(workdir: str | os.PathLike[str]) -> tuple[nnx.Module, RecognizerSpec]:
+  model, spec, _ = load_with_meta(workdir)
+  return model, spec
+
+
+def load_with_meta(workdir: str | os.PathLike[str]) -> tuple[nnx.Module, RecognizerSpec, dict]:
   meta = read_checkpoint_meta(workdir)
   if meta.get("task") != "recognizer":
     raise CheckpointError(f"{workdir} holds a {meta.get('task', 'unknown')!r} checkpoint, "
                           "not a recognizer")
   spec = RecognizerSpec.from_meta(meta)
   model, _ = restore_model(workdir, spec)
-  return model, spec
+  return model, spec, meta
 
 
 def posteriors(model: nnx.Module, spec: RecognizerSpec, inputs: Sequence[np.ndarray]
@@ -106,7 +111,7 @@ def transcribe(model: nnx.Module, spec: RecognizerSpec, inputs: Sequence[np.ndar
 def evaluate(workdir: str | os.PathLike[str], data: str, split: str, decoder: Decoder
              ) -> dict[str, float]:
   """CER and WER (total edits / total reference length, as papers report them) on `split`."""
-  model, spec = load(workdir)
+  model, spec, meta = load_with_meta(workdir)
   config = spec.config
   config.data, config.train_split, config.eval_split, config.eval_max_lines = data, "", split, 0
   task = RecognitionTask(config)
@@ -119,6 +124,7 @@ def evaluate(workdir: str | os.PathLike[str], data: str, split: str, decoder: De
   hyps = transcribe(model, spec, task.eval["inputs"], decoder)
   c, w = char_errors(refs, hyps), word_errors(refs, hyps)
   return {"cer": c.rate, "wer": w.rate, "lines": len(refs), "skipped": len(task.report),
+          "step": meta["step"],
           "char_edits": c.edits, "chars": c.ref_len, "examples": list(zip(refs, hyps))[:5]}
 
 
