@@ -247,20 +247,31 @@ class MDLSTMCell(nnx.Module):
     h_BxNH = jnp.concatenate([h for h, _ in prev_states], axis=-1)
     c_NxBxH = jnp.stack([c for _, c in prev_states])
     pre_BxGH = xproj_BxGH + h_BxNH @ self.w_h[...]
-    pre_i = pre_BxGH[..., :H]
     lead = pre_BxGH.shape[:-1]
     pre_f_NxBxH = jnp.moveaxis(pre_BxGH[..., H:(1 + N) * H].reshape(*lead, N, H), -2, 0)
-    pre_g = pre_BxGH[..., (1 + N) * H:(2 + N) * H]
-    pre_o = pre_BxGH[..., (2 + N) * H:]
+    peep = None
     if self.w_ci is not None:
-      pre_i = pre_i + self.w_ci[...] * c_NxBxH.sum(0)
-      w_cf_NxH = self.w_cf[...]
-      pre_f_NxBxH = pre_f_NxBxH + w_cf_NxH.reshape(N, *([1] * len(lead)), H) * c_NxBxH
-    i_BxH = jax.nn.sigmoid(clip_gradient(pre_i, self.clip))
-    f_NxBxH = jax.nn.sigmoid(clip_gradient(pre_f_NxBxH, self.clip))
-    g_BxH = jnp.tanh(clip_gradient(pre_g, self.clip))
-    c_BxH = i_BxH * g_BxH + (f_NxBxH * c_NxBxH).sum(0)
-    if self.w_co is not None:
-      pre_o = pre_o + self.w_co[...] * c_BxH
-    o_BxH = jax.nn.sigmoid(clip_gradient(pre_o, self.clip))
-    return o_BxH * jnp.tanh(c_BxH), c_BxH
+      peep = (self.w_ci[...], self.w_cf[...].reshape(N, *([1] * len(lead)), H), self.w_co[...])
+    return mdlstm_update(pre_BxGH[..., :H], pre_f_NxBxH, pre_BxGH[..., (1 + N) * H:(2 + N) * H],
+                         pre_BxGH[..., (2 + N) * H:], c_NxBxH, peep, self.clip)
+
+
+def mdlstm_update(pre_i: Array, pre_f_N: Array, pre_g: Array, pre_o: Array, c_N: Array,
+                  peep: tuple[Array, Array, Array] | None, clip: float | None
+                  ) -> tuple[Array, Array]:
+  """The elementwise part of the MDLSTM step (see `MDLSTMCell`): gates from their
+  pre-activations, the new cell state from the N neighbours' states `c_N` (leading axis N), and
+  h. Layout-free: any array layout works as long as the peephole weights (w_ci, w_cf_N, w_co)
+  broadcast against the states, so the diagonal wavefront can run it channels-first."""
+  if peep is not None:
+    w_ci, w_cf_N, w_co = peep
+    pre_i = pre_i + w_ci * c_N.sum(0)
+    pre_f_N = pre_f_N + w_cf_N * c_N
+  i = jax.nn.sigmoid(clip_gradient(pre_i, clip))
+  f_N = jax.nn.sigmoid(clip_gradient(pre_f_N, clip))
+  g = jnp.tanh(clip_gradient(pre_g, clip))
+  c = i * g + (f_N * c_N).sum(0)
+  if peep is not None:
+    pre_o = pre_o + w_co * c
+  o = jax.nn.sigmoid(clip_gradient(pre_o, clip))
+  return o * jnp.tanh(c), c

@@ -15,7 +15,8 @@ Fast path (`MDLSTM2D.__call__`): every pixel of one anti-diagonal i + j = s depe
 diagonal s - 1, so one `lax.scan` step computes a whole diagonal (H + W - 1 sequential steps
 instead of H * W). Each direction is turned into "down_right" by flipping the image, the four
 flipped images are stacked on a leading K axis and the four cells' parameters are stacked the
-same way, so a single scan (with the cell step vmapped over K) serves all directions.
+same way, so a single scan (one batched matmul over K, then the shared elementwise update)
+serves all directions.
 
 Reference (`mdlstm_reference`): a nested row-by-row, pixel-by-pixel `lax.scan` per direction,
 scanning in that direction's own order without any flip. Tests and benchmarks compare the two.
@@ -33,7 +34,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from handwriting.nn.cells import Carry, Dtype, MDLSTMCell
+from handwriting.nn.cells import Carry, Dtype, MDLSTMCell, mdlstm_update
 
 Array = jax.Array
 
@@ -116,41 +117,56 @@ def wavefront_scan(cells: Sequence[MDLSTMCell], xproj_KxBxHxWxG: Array,
     valid_KxBxHxW: real pixels; states there are kept, elsewhere forced to zero.
   Returns:
     h_KxBxHxWxC, zero at invalid pixels.
+
+  Inside the scan the diagonal is laid out channels-first, [K, C, M] with M = B * H pixels
+  minor: the gate arithmetic (`mdlstm_update`) is elementwise, and with C (2 cells at RNNLIB's
+  first level) as the minor axis XLA would vectorise it over 2 floats instead of M.
   """
   K, B, H, W, _ = xproj_KxBxHxWxG.shape
-  C = cells[0].hidden_size
-  graphdef, _ = nnx.split(cells[0])
-  # The K cells' parameters stacked on a leading axis, so one vmapped step runs every direction.
-  params_K = jax.tree.map(lambda *p: jnp.stack(p), *[nnx.split(c)[1] for c in cells])
+  C, M = cells[0].hidden_size, B * H
+  # The K cells' weights stacked on a leading axis: one batched matmul serves every direction.
+  w_hT_KxGCx2C = jnp.stack([jnp.swapaxes(c.w_h[...], 0, 1) for c in cells])
+  peep = None
+  if cells[0].w_ci is not None:
+    peep = (jnp.stack([c.w_ci[...] for c in cells])[..., None],  # K x C x 1
+            jnp.stack([c.w_cf[...] for c in cells], axis=1)[..., None],  # N x K x C x 1
+            jnp.stack([c.w_co[...] for c in cells])[..., None])
+  clip = cells[0].clip
 
   # Diagonal s lives in column s of the skewed arrays; the carry holds diagonal s - 1, indexed by
   # row i. The vertical neighbour (i-1, j) of pixel (i, s-i) is (i-1, (s-1)-(i-1)): row i-1 of
   # the carry; the horizontal neighbour (i, j-1) is row i of the carry.
-  xproj_SxKxBxHxG = jnp.moveaxis(skew(xproj_KxBxHxWxG), -2, 0)
-  valid_SxKxBxHx1 = jnp.moveaxis(skew(valid_KxBxHxW[..., None].astype(xproj_KxBxHxWxG.dtype)),
-                                 -2, 0) > 0
+  def channels_first(a_KxBxHxSxF: Array) -> Array:  # -> [S, K, F, M]
+    S, F = a_KxBxHxSxF.shape[3], a_KxBxHxSxF.shape[4]
+    return jnp.transpose(a_KxBxHxSxF, (3, 0, 4, 1, 2)).reshape(S, K, F, M)
+  xproj_SxKxGCxM = channels_first(skew(xproj_KxBxHxWxG))
+  valid_SxKx1xM = channels_first(
+      skew(valid_KxBxHxW[..., None].astype(xproj_KxBxHxWxG.dtype))) > 0
 
-  def step_one(params, prev_states: list[Carry], xproj_BxHxG: Array) -> Carry:
-    return nnx.merge(graphdef, params).step(prev_states, xproj_BxHxG)
-  step_all = jax.vmap(step_one)
-
-  def down(a_KxBxHxC: Array) -> Array:  # row i gets row i - 1; row 0 gets the outside zero state
-    return jnp.pad(a_KxBxHxC, [(0, 0), (0, 0), (1, 0), (0, 0)])[:, :, :H]
+  def down(a_KxCxM: Array) -> Array:  # row i gets row i - 1; row 0 gets the outside zero state
+    a = a_KxCxM.reshape(K, C, B, H)
+    return jnp.pad(a, [(0, 0), (0, 0), (0, 0), (1, 0)])[..., :H].reshape(K, C, M)
 
   def diagonal(carry: Carry, inputs: tuple[Array, Array]) -> tuple[Carry, Array]:
-    h_KxBxHxC, c_KxBxHxC = carry
-    xproj_KxBxHxG, valid_KxBxHx1 = inputs
-    vertical = (down(h_KxBxHxC), down(c_KxBxHxC))
-    h, c = step_all(params_K, [vertical, carry], xproj_KxBxHxG)
+    h_KxCxM, c_KxCxM = carry
+    xproj_KxGCxM, valid_Kx1xM = inputs
+    h_up, c_up = down(h_KxCxM), down(c_KxCxM)
+    pre = xproj_KxGCxM + jnp.einsum("kgd,kdm->kgm", w_hT_KxGCx2C,
+                                    jnp.concatenate([h_up, h_KxCxM], axis=1))
+    pre_f_NxKxCxM = jnp.stack([pre[:, C:2 * C], pre[:, 2 * C:3 * C]])
+    h, c = mdlstm_update(pre[:, :C], pre_f_NxKxCxM, pre[:, 3 * C:4 * C], pre[:, 4 * C:],
+                         jnp.stack([c_up, c_KxCxM]), peep, clip)
     # Zero off the image (rows whose pixel on this diagonal is outside it) and at padding.
-    h = jnp.where(valid_KxBxHx1, h, 0.0).astype(h_KxBxHxC.dtype)
-    c = jnp.where(valid_KxBxHx1, c, 0.0).astype(c_KxBxHxC.dtype)
+    h = jnp.where(valid_Kx1xM, h, 0.0).astype(h_KxCxM.dtype)
+    c = jnp.where(valid_Kx1xM, c, 0.0).astype(c_KxCxM.dtype)
     return (h, c), h
 
-  zeros_KxBxHxC = jnp.zeros((K, B, H, C), xproj_KxBxHxWxG.dtype)
-  _, h_SxKxBxHxC = jax.lax.scan(diagonal, (zeros_KxBxHxC, zeros_KxBxHxC),
-                                (xproj_SxKxBxHxG, valid_SxKxBxHx1))
-  return unskew(jnp.moveaxis(h_SxKxBxHxC, 0, -2), W)
+  zeros_KxCxM = jnp.zeros((K, C, M), xproj_KxBxHxWxG.dtype)
+  _, h_SxKxCxM = jax.lax.scan(diagonal, (zeros_KxCxM, zeros_KxCxM),
+                              (xproj_SxKxGCxM, valid_SxKx1xM))
+  S = h_SxKxCxM.shape[0]
+  h_KxBxHxSxC = jnp.transpose(h_SxKxCxM.reshape(S, K, C, B, H), (1, 3, 4, 0, 2))
+  return unskew(h_KxBxHxSxC, W)
 
 
 def reference_scan(cell: MDLSTMCell, x_BxHxWxD: Array, valid_BxHxW: Array,
