@@ -11,17 +11,11 @@ from flax import nnx
 from jax.test_util import check_grads
 
 from handwriting.nn.cells import LSTM, BiLSTM, LSTMCell, MDLSTMCell, lstm_scan
+from tests.nn.helpers import randomize
 
 B, T, D, H = 3, 6, 5, 4
 
 
-def randomize(module: nnx.Module, seed: int, scale: float = 0.5) -> None:
-  """Replaces every parameter with Gaussian noise, so no init pattern can hide a bug."""
-  state = nnx.state(module, nnx.Param)
-  leaves, treedef = jax.tree.flatten(state)
-  keys = jax.random.split(jax.random.key(seed), len(leaves))
-  new = [scale * jax.random.normal(k, x.shape, x.dtype) for k, x in zip(keys, leaves)]
-  nnx.update(module, jax.tree.unflatten(treedef, new))
 
 
 def np_params(module: nnx.Module) -> dict:

@@ -12,6 +12,7 @@ from flax import nnx
 from jax.test_util import check_grads
 
 from handwriting.nn.mdlstm import DIRECTIONS, MDLSTM2D, mdlstm_reference, skew, unskew
+from tests.nn.helpers import randomize
 
 B, H, W, D, C = 2, 4, 5, 2, 3
 NAMES = ("down_right", "down_left", "up_right", "up_left")
@@ -21,13 +22,6 @@ SWEEPS = {"down_right": (False, False), "down_left": (False, True),
           "up_right": (True, False), "up_left": (True, True)}
 
 
-def randomize(module: nnx.Module, seed: int, scale: float = 0.5) -> None:
-  """Gaussian noise in every parameter, so no init pattern (zero bias, orthogonal) hides a bug."""
-  state = nnx.state(module, nnx.Param)
-  leaves, treedef = jax.tree.flatten(state)
-  keys = jax.random.split(jax.random.key(seed), len(leaves))
-  new = [scale * jax.random.normal(k, x.shape, x.dtype) for k, x in zip(keys, leaves)]
-  nnx.update(module, jax.tree.unflatten(treedef, new))
 
 
 def make_layer(directions=4, combine="concat", seed=0, **kwargs) -> MDLSTM2D:
