@@ -66,11 +66,11 @@ def _page_png(lines: list[list[np.ndarray]], path: Path, row: int = 64, gap: int
 
   from handwriting.data.render import render_strokes
 
-  spans = [np.ptp(np.concatenate(s)[:, 1]) for s in lines]
-  tallest = max(spans)
+  ys = [np.concatenate(s)[:, 1] for s in lines]
+  tallest = max(np.ptp(y) for y in ys)
   rows = []
-  for strokes in lines:
-    mid = float(np.mean([np.concatenate(strokes)[:, 1].min(), np.concatenate(strokes)[:, 1].max()]))
+  for strokes, y in zip(lines, ys):
+    mid = float(y.min() + y.max()) / 2
     rows.append(255 - render_strokes(strokes, height=row,
                                      y_range=(mid - tallest / 2, mid + tallest / 2)))
   page = Image.new("L", (max(r.shape[1] for r in rows) + 2 * gap, (row + gap) * len(rows) + gap),

@@ -50,6 +50,11 @@ class EpochBatcher:
     """(epoch, batch index within the epoch) of `step`."""
     return divmod(step, self.batches_per_epoch)
 
+  def data_position(self, step: int) -> dict[str, int]:
+    """`position` as the dict a Task reports and checkpoints save."""
+    epoch, batch = self.position(step)
+    return {"epoch": int(epoch), "batch": int(batch)}
+
   def indices(self, step: int) -> np.ndarray:
     epoch, i = self.position(step)
     return self.epoch_plan(epoch)[i]

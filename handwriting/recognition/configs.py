@@ -10,7 +10,8 @@ characters, so at height 64 it is ~1,070 px wide, ~24 px per character. A total 
 reduction of 8 (input block width 2, hidden blocks 2 and 2) gives ~3 frames per character
 (~130 frames for such a line); the longest lines (~90 characters) are also the widest (~1,900 px
 at height 64 -> ~240 frames, 2.6 per character). Only unusually dense writing (< 16 px per
-character) falls under 2 frames per character; `model.check_feasible` lists those lines.
+character) falls under 2 frames per character; the recognition task reports every line that
+is infeasible for CTC (fewer frames than labels + repeats) by id when it loads the data.
 The height reduction 4*4*4 = 64 leaves one row at the top level for 64-px lines.
 
 The "small" preset reads the built-in synthetic lines (height 64, ~500 px, <= 40 characters,

@@ -4,6 +4,7 @@ LM), evaluate CER/WER on a prepared split, read image files."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -91,16 +92,12 @@ def posteriors(model: nnx.Module, spec: RecognizerSpec, inputs: Sequence[np.ndar
   return out
 
 
-_FORWARDS: dict = {}
-
-
-def _forward(graphdef):
-  if graphdef not in _FORWARDS:
-    def f(params, x, mask):
-      logits, frame_mask = nnx.merge(graphdef, params)(x, mask)
-      return jax.nn.log_softmax(logits, axis=-1), frame_mask
-    _FORWARDS[graphdef] = jax.jit(f)
-  return _FORWARDS[graphdef]
+@functools.lru_cache(maxsize=4)  # one compiled forward per model structure, a few kept
+def _forward(graphdef: nnx.GraphDef):
+  def f(params, x, mask):
+    logits, frame_mask = nnx.merge(graphdef, params)(x, mask)
+    return jax.nn.log_softmax(logits, axis=-1), frame_mask
+  return jax.jit(f)
 
 
 def transcribe(model: nnx.Module, spec: RecognizerSpec, inputs: Sequence[np.ndarray],

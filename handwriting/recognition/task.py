@@ -157,7 +157,6 @@ class RecognitionTask(RecognizerSpec):
                        weight)
 
   def data_position(self, step: int) -> dict[str, int]:
-    epoch, batch = self.batcher.position(step)
-    return {"epoch": epoch, "batch": batch}
+    return self.batcher.data_position(step)
 
   loss = staticmethod(recognition_loss)

@@ -152,7 +152,6 @@ class SequenceTask(ModelSpec):
                         weight)
 
   def data_position(self, step: int) -> dict[str, int]:
-    epoch, batch = self.batcher.position(step)
-    return {"epoch": epoch, "batch": batch}
+    return self.batcher.data_position(step)
 
   loss = staticmethod(sequence_loss)
