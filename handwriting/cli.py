@@ -189,11 +189,20 @@ def _sample(args: argparse.Namespace) -> None:
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
   p = sub.add_parser("evaluate", help="evaluate a trained model on a prepared split")
-  p.add_argument("model", choices=["synthesis", "prediction", "recognizer"])
+  p.add_argument("model", choices=["synthesis", "prediction", "recognizer", "legibility"])
   p.add_argument("--workdir", help="trained model's workdir (default: the shipped model)")
-  p.add_argument("--data", required=True, help="prepared folder (same preparation as training)")
+  p.add_argument("--data", help="prepared folder (same preparation as training)")
   p.add_argument("--split", default="valid")
   _add_decoder_args(p)
+  g = p.add_argument_group("legibility (write each text, read it back, score the reading)")
+  g.add_argument("--synthesis", help="synthesis workdir or shipped model name "
+                                     "(default: the shipped synthesis model)")
+  g.add_argument("--reader", help="recognizer workdir or shipped model name "
+                                  "(default: the shipped reader)")
+  g.add_argument("--texts", help="file of texts to write, one per line")
+  g.add_argument("--bias", type=float, nargs="+", default=[0.0, 0.5, 1.0, 2.0])
+  g.add_argument("--seed", type=int, default=0)
+  g.add_argument("--out", default="legibility", help="folder for the table, plot and samples")
 
 
 def _add_decoder_args(p: argparse.ArgumentParser) -> None:
@@ -217,6 +226,12 @@ def _decoder(args: argparse.Namespace, alphabet_of: str | None):
 
 
 def _evaluate(args: argparse.Namespace) -> None:
+  if args.model == "legibility":
+    _legibility(args)
+    return
+  if not args.data:
+    from handwriting.data.report import DataError
+    raise DataError("--data", f"evaluate {args.model} needs --data PREPARED_DIR")
   if args.model == "recognizer":
     from handwriting import pretrained
     from handwriting.recognition.inference import evaluate
@@ -232,6 +247,22 @@ def _evaluate(args: argparse.Namespace) -> None:
   print(f"{args.model} step {r['step']} on {args.split} ({r['lines']} lines): "
         f"log-loss {r['nll']:.1f} nats/sequence, {r['loss']:.4f} nats/point, "
         f"SSE {r['sse']:.4f} per point (normalised offsets)")
+
+
+def _legibility(args: argparse.Namespace) -> None:
+  from handwriting import legibility, pretrained
+  from handwriting.data.report import DataError
+  if not args.texts:
+    raise DataError("--texts", "evaluate legibility needs --texts FILE (one text per line)")
+  synthesis = pretrained.resolve(args.synthesis, "synthesis")
+  reader = pretrained.resolve(args.reader, "reader")
+  scores = legibility.run(synthesis, reader, args.texts, args.bias, args.out,
+                          _decoder(args, reader), seed=args.seed)
+  for s in scores:
+    for text, read in s.examples[:2]:
+      print(f"  bias {s.bias:g}: written {text!r}\n  {'':{len(f'bias {s.bias:g}')}}  read    {read!r}")
+  print(legibility.table(scores))
+  print(f"wrote {args.out}/legibility.json, legibility.png and written_bias*.svg")
 
 
 def _add_read(sub: argparse._SubParsersAction) -> None:

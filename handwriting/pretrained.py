@@ -11,7 +11,9 @@ from pathlib import Path
 
 MODELS_DIR = Path(__file__).parent / "models"
 # The model each command uses by default, by checkpoint kind.
-DEFAULTS = {"synthesis": "synthesis-synthetic-small", "recognizer": "recognizer-synthetic-small"}
+# "reader" is the recognizer that scores legibility (evaluate legibility).
+DEFAULTS = {"synthesis": "synthesis-synthetic-small", "recognizer": "recognizer-synthetic-small",
+            "reader": "recognizer-synthetic-small"}
 
 
 def available() -> list[str]:

@@ -60,20 +60,36 @@ class EpochBatcher:
     return self.epoch_plan(epoch)[i]
 
 
-def padded_length(n: int, multiple: int = 32) -> int:
-  """Rounds up to a multiple so that jitted functions see few distinct shapes."""
-  return max(multiple, -(-n // multiple) * multiple)
+def padded_length(n: int, multiple: int = 32, growth: float = 1.0) -> int:
+  """Rounds n up to a bucket so that jitted functions see few distinct shapes.
+
+  Buckets are multiples of `multiple`; with growth > 1 they are also spaced geometrically (each
+  at least `growth` times the last), so lengths up to N give O(log N) shapes instead of N/multiple,
+  at most a fraction growth - 1 of padding. Each shape costs a compilation and, on CPU, ~1,500
+  memory maps per compiled train step: linear buckets over wide images ran a long run into the
+  kernel's map limit."""
+  bucket = multiple
+  while bucket < n:
+    bucket = max(bucket + multiple, -(-int(np.ceil(bucket * growth)) // multiple) * multiple)
+  return bucket
+
+
+def fixed_label_length(*label_lists: Sequence[np.ndarray] | None, multiple: int = 8) -> int:
+  """One padded length for every label sequence of a task's splits: labels padded per batch
+  would multiply the compiled shapes (input bucket x label bucket)."""
+  longest = max((len(x) for labels in label_lists if labels for x in labels), default=1)
+  return padded_length(longest, multiple)
 
 
 def pad_batch(items: Sequence[np.ndarray], multiple: int = 32,
-              length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+              length: int | None = None, growth: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
   """Stacks variable-length arrays along a new axis 0, padding axis 1 with zeros.
 
   Returns (padded [B, T, ...], mask [B, T] float32 with 1 on real steps). T is `length` if given
-  else the longest item rounded up to `multiple`.
+  else the longest item rounded up to its bucket (padded_length).
   """
   longest = max(len(x) for x in items)
-  T = length if length is not None else padded_length(longest, multiple)
+  T = length if length is not None else padded_length(longest, multiple, growth)
   if T < longest:
     raise ValueError(f"pad length {T} is shorter than the longest item ({longest})")
   first = np.asarray(items[0])

@@ -94,6 +94,8 @@ def get_config(preset: str = "arabic", model_type: str = "mdlstm") -> ml_collect
   cfg.max_width = 4000  # images wider than this (pixels) are skipped and counted, never cut
   cfg.max_points = 3000  # stroke lines with more pen points are skipped and counted
   cfg.pad_multiple = 64  # batches are padded to a multiple of this width/length (few jit shapes)
+  # Buckets also grow geometrically (<= 25 % padding): few compiled shapes however long the data.
+  cfg.pad_growth = 1.25
   cfg.on_unknown = "drop"  # characters outside the training alphabet: "drop" (counted) or "error"
   cfg.model = _mdlstm_model(preset) if model_type == "mdlstm" else _online_model(preset)
 

@@ -22,7 +22,7 @@ import numpy as np
 from flax import nnx
 
 from handwriting.data.alphabet import Alphabet
-from handwriting.data.batching import EpochBatcher, fixed_batches, pad_batch
+from handwriting.data.batching import EpochBatcher, fixed_batches, fixed_label_length, pad_batch
 from handwriting.data.prepared import Prepared
 from handwriting.data.report import DataError, SkipReport
 from handwriting.recognition.ctc import ctc_loss
@@ -78,19 +78,22 @@ class RecognizerSpec:
              for k in ("stroke_mean", "stroke_std")]
     return cls(ml_collections.ConfigDict(meta["config"]), Alphabet(info["alphabet"]), *stats)
 
-  def batch(self, inputs: list[np.ndarray], labels: list[np.ndarray], weight: np.ndarray
-            ) -> dict[str, np.ndarray]:
-    """Pads a list of inputs (images [H, W] uint8 or strokes [T, 3]) and labels into a batch."""
+  def batch(self, inputs: list[np.ndarray], labels: list[np.ndarray], weight: np.ndarray,
+            label_length: int | None = None) -> dict[str, np.ndarray]:
+    """Pads a list of inputs (images [H, W] uint8 or strokes [T, 3]) and labels into a batch;
+    labels to `label_length` when given (one shape for a whole run), else to a multiple of 8."""
     multiple = self.config.pad_multiple
+    growth = self.config.get("pad_growth", 1.0)  # absent in checkpoints older than the field
     if self.input_kind == "images":
       # Images are stored transposed [W, H] so that pad_batch pads the width.
-      cols, mask_BxW = pad_batch([np.asarray(x).T for x in inputs], multiple)
+      cols, mask_BxW = pad_batch([np.asarray(x).T for x in inputs], multiple, growth=growth)
       img_BxHxW = np.swapaxes(cols, 1, 2).astype(np.float32) / 255.0
       H = img_BxHxW.shape[1]
       x, mask = img_BxHxW[..., None], np.repeat(mask_BxW[:, None, :], H, axis=1)
     else:
-      x, mask = pad_batch(inputs, multiple)
-    y, label_mask = pad_batch([lab if len(lab) else np.zeros(0, np.int32) for lab in labels], 8)
+      x, mask = pad_batch(inputs, multiple, growth=growth)
+    y, label_mask = pad_batch([lab if len(lab) else np.zeros(0, np.int32) for lab in labels], 8,
+                              length=label_length)
     return {"inputs": x, "mask": mask, "labels": y.astype(np.int32),
             "label_mask": label_mask, "weight": weight.astype(np.float32)}
 
@@ -110,6 +113,7 @@ class RecognitionTask(RecognizerSpec):
     self.train, self.eval = load_splits(config, lambda split: self.load(data, split))
     if self.train is not None:
       self.batcher = EpochBatcher(self.train["sizes"], config.batch_size, config.seed)
+    self.label_length = fixed_label_length(*(s["labels"] for s in (self.train, self.eval) if s))
     if len(self.report):
       self.report.print()
 
@@ -147,14 +151,14 @@ class RecognitionTask(RecognizerSpec):
   def train_batch(self, step: int) -> dict[str, np.ndarray]:
     idx = self.batcher.indices(step)
     return self.batch([self.train["inputs"][i] for i in idx],
-                      [self.train["labels"][i] for i in idx], np.ones(len(idx)))
+                      [self.train["labels"][i] for i in idx], np.ones(len(idx)), self.label_length)
 
   def eval_batches(self) -> Iterator[dict[str, np.ndarray]]:
     if not self.eval:
       return
     for idx, weight in fixed_batches(self.eval["sizes"], self.config.batch_size):
       yield self.batch([self.eval["inputs"][i] for i in idx], [self.eval["labels"][i] for i in idx],
-                       weight)
+                       weight, self.label_length)
 
   def data_position(self, step: int) -> dict[str, int]:
     return self.batcher.data_position(step)

@@ -24,6 +24,8 @@ def get_config(preset: str = "graves", model_type: str = "synthesis") -> ml_coll
   cfg.eval_max_lines = 0  # evaluate on the first N lines of eval_split only; 0 = all
   cfg.max_points = 2000  # lines with more pen points are skipped (and counted), never cut
   cfg.pad_multiple = 64  # batches are padded to a multiple of this many steps (few jit shapes)
+  # Buckets also grow geometrically (<= 25 % padding): few compiled shapes however long the data.
+  cfg.pad_growth = 1.25
   cfg.on_unknown = "drop"  # characters outside the training alphabet: "drop" (counted) or "error"
 
   cfg.model = ml_collections.ConfigDict()

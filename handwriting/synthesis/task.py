@@ -23,7 +23,7 @@ import numpy as np
 from flax import nnx
 
 from handwriting.data.alphabet import Alphabet
-from handwriting.data.batching import EpochBatcher, fixed_batches, pad_batch
+from handwriting.data.batching import EpochBatcher, fixed_batches, fixed_label_length, pad_batch
 from handwriting.data.prepared import Prepared
 from handwriting.data.report import DataError, SkipReport
 from handwriting.synthesis import mdn
@@ -104,6 +104,7 @@ class SequenceTask(ModelSpec):
     if self.train is not None:
       self.batcher = EpochBatcher([len(x) for x in self.train["ink"]], config.batch_size,
                                   config.seed)
+    self.chars_length = fixed_label_length(*(s["chars"] for s in (self.train, self.eval) if s))
     if len(self.report):
       self.report.print()
 
@@ -132,10 +133,10 @@ class SequenceTask(ModelSpec):
 
   def _batch(self, inks: list[np.ndarray], chars: list[np.ndarray], weight: np.ndarray
              ) -> dict[str, np.ndarray]:
-    ink, mask = pad_batch(inks, self.config.pad_multiple)
+    ink, mask = pad_batch(inks, self.config.pad_multiple, growth=self.config.get("pad_growth", 1.0))
     batch = {"ink": ink, "mask": mask, "weight": weight.astype(np.float32)}
     if self.config.model_type == "synthesis":
-      batch["chars"], _ = pad_batch(chars, 8)
+      batch["chars"], _ = pad_batch(chars, 8, length=self.chars_length)
     return batch
 
   def train_batch(self, step: int) -> dict[str, np.ndarray]:

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from handwriting.data.batching import EpochBatcher, pad_batch, padded_length
+from handwriting.data.batching import EpochBatcher, fixed_label_length, pad_batch, padded_length
 
 
 def test_batches_are_a_pure_function_of_step():
@@ -45,6 +45,25 @@ def test_pad_batch_and_mask():
   assert x[0, 3:].sum() == 0 and x[1, :5].sum() == 20
   with pytest.raises(ValueError, match="shorter"):
     pad_batch(items, length=4)
+
+
+def test_geometric_buckets_bound_shapes_and_padding():
+  lengths = np.arange(1, 4001)
+  linear = {padded_length(int(n), 64) for n in lengths}
+  buckets = [padded_length(int(n), 64, growth=1.25) for n in lengths]
+  assert len(linear) == 63 and len(set(buckets)) <= 16  # O(log N) shapes
+  for n, b in zip(lengths, buckets):
+    assert b >= n and b % 64 == 0
+    assert b <= max(n * 1.25, n) + 64  # padding: at most growth - 1 plus one multiple
+  assert buckets == sorted(buckets)  # a longer item never gets a shorter bucket
+  assert padded_length(64, 64, 1.25) == 64 and padded_length(65, 64, 1.25) == 128
+
+
+def test_fixed_label_length_covers_every_split():
+  a, b = [np.zeros(3), np.zeros(17)], [np.zeros(9)]
+  assert fixed_label_length(a, b) == 24 and fixed_label_length(b, None) == 16
+  x, _ = pad_batch([np.zeros(3)], 8, length=fixed_label_length(a, b))
+  assert x.shape == (1, 24)
 
 
 def test_fixed_batches_cover_every_item_once_with_weights():

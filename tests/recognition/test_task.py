@@ -6,6 +6,7 @@ from PIL import Image
 
 from handwriting import cli
 from handwriting.data import synthetic
+from handwriting.data.batching import padded_length
 from handwriting.data.prepared import Prepared
 from handwriting.recognition.configs import get_config
 from handwriting.recognition.task import RecognitionTask
@@ -33,6 +34,21 @@ def test_batches_pad_images_and_labels_with_masks(prepared):
     np.testing.assert_array_equal(batch["labels"][b, :n], task.train["labels"][i])
     assert batch["label_mask"][b].sum() == n
   assert float(batch["inputs"].max()) <= 1.0
+
+
+def test_a_run_compiles_few_shapes(prepared):
+  # Every distinct batch shape is one more compilation (and, on CPU, ~1,500 memory maps): the
+  # labels keep one length for the whole run and the widths fall into geometric buckets.
+  cfg = get_config("tiny", "mdlstm")
+  cfg.data, cfg.batch_size, cfg.pad_multiple = str(prepared), 1, 8
+  task = RecognitionTask(cfg)
+  batches = [task.train_batch(s) for s in range(len(task.train["sizes"]))]
+  batches += list(task.eval_batches())
+  assert len({b["labels"].shape for b in batches}) == 1
+  widths = {b["inputs"].shape[2] for b in batches}
+  linear = {-(-w // 8) * 8 for w in task.train["sizes"] + task.eval["sizes"]}
+  assert len(widths) < len(linear)
+  assert widths == {padded_length(w, 8, cfg.pad_growth) for w in task.train["sizes"] + task.eval["sizes"]}
 
 
 def test_infeasible_lines_are_reported_and_skipped(prepared, capsys):
