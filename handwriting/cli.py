@@ -260,7 +260,8 @@ def _legibility(args: argparse.Namespace) -> None:
                           _decoder(args, reader), seed=args.seed)
   for s in scores:
     for text, read in s.examples[:2]:
-      print(f"  bias {s.bias:g}: written {text!r}\n  {'':{len(f'bias {s.bias:g}')}}  read    {read!r}")
+      label = f"bias {s.bias:g}:"
+      print(f"  {label} written {text!r}\n  {'':{len(label)}} read    {read!r}")
   print(legibility.table(scores))
   print(f"wrote {args.out}/legibility.json, legibility.png and written_bias*.svg")
 
