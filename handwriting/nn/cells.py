@@ -263,6 +263,15 @@ def mdlstm_update(pre_i: Array, pre_f_N: Array, pre_g: Array, pre_o: Array, c_N:
   pre-activations, the new cell state from the N neighbours' states `c_N` (leading axis N), and
   h. Layout-free: any array layout works as long as the peephole weights (w_ci, w_cf_N, w_co)
   broadcast against the states, so the diagonal wavefront can run it channels-first."""
+  h, c, _ = mdlstm_gates(pre_i, pre_f_N, pre_g, pre_o, c_N, peep, clip)
+  return h, c
+
+
+def mdlstm_gates(pre_i: Array, pre_f_N: Array, pre_g: Array, pre_o: Array, c_N: Array,
+                 peep: tuple[Array, Array, Array] | None, clip: float | None
+                 ) -> tuple[Array, Array, tuple[Array, Array, Array, Array]]:
+  """`mdlstm_update` that also returns the gate activations (i, f_N, g, o): what the
+  wavefront's hand-written backward pass needs from each step."""
   if peep is not None:
     w_ci, w_cf_N, w_co = peep
     pre_i = pre_i + w_ci * c_N.sum(0)
@@ -274,4 +283,4 @@ def mdlstm_update(pre_i: Array, pre_f_N: Array, pre_g: Array, pre_o: Array, c_N:
   if peep is not None:
     pre_o = pre_o + w_co * c
   o = jax.nn.sigmoid(clip_gradient(pre_o, clip))
-  return o * jnp.tanh(c), c
+  return o * jnp.tanh(c), c, (i, f_N, g, o)

@@ -34,7 +34,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from handwriting.nn.cells import Carry, Dtype, MDLSTMCell, mdlstm_update
+from handwriting.nn.cells import Carry, Dtype, MDLSTMCell
+from handwriting.nn.wavefront import diagonal_sweep
 
 Array = jax.Array
 
@@ -119,8 +120,9 @@ def wavefront_scan(cells: Sequence[MDLSTMCell], xproj_KxBxHxWxG: Array,
     h_KxBxHxWxC, zero at invalid pixels.
 
   Inside the scan the diagonal is laid out channels-first, [K, C, M] with M = B * H pixels
-  minor: the gate arithmetic (`mdlstm_update`) is elementwise, and with C (2 cells at RNNLIB's
-  first level) as the minor axis XLA would vectorise it over 2 floats instead of M.
+  minor: the gate arithmetic is elementwise, and with C (2 cells at RNNLIB's first level) as the
+  minor axis XLA would vectorise it over 2 floats instead of M. The sweep itself, with its
+  hand-written backward pass, is `wavefront.diagonal_sweep`.
   """
   K, B, H, W, _ = xproj_KxBxHxWxG.shape
   C, M = cells[0].hidden_size, B * H
@@ -133,9 +135,9 @@ def wavefront_scan(cells: Sequence[MDLSTMCell], xproj_KxBxHxWxG: Array,
             jnp.stack([c.w_co[...] for c in cells])[..., None])
   clip = cells[0].clip
 
-  # Diagonal s lives in column s of the skewed arrays; the carry holds diagonal s - 1, indexed by
-  # row i. The vertical neighbour (i-1, j) of pixel (i, s-i) is (i-1, (s-1)-(i-1)): row i-1 of
-  # the carry; the horizontal neighbour (i, j-1) is row i of the carry.
+  # Diagonal s lives in column s of the skewed arrays; step s of the sweep reads diagonal s - 1,
+  # indexed by row i. The vertical neighbour (i-1, j) of pixel (i, s-i) is (i-1, (s-1)-(i-1)):
+  # row i-1 of the previous diagonal; the horizontal neighbour (i, j-1) is its row i.
   def channels_first(a_KxBxHxSxF: Array) -> Array:  # -> [S, K, F, M]
     S, F = a_KxBxHxSxF.shape[3], a_KxBxHxSxF.shape[4]
     return jnp.transpose(a_KxBxHxSxF, (3, 0, 4, 1, 2)).reshape(S, K, F, M)
@@ -143,27 +145,7 @@ def wavefront_scan(cells: Sequence[MDLSTMCell], xproj_KxBxHxWxG: Array,
   valid_SxKx1xM = channels_first(
       skew(valid_KxBxHxW[..., None].astype(xproj_KxBxHxWxG.dtype))) > 0
 
-  def down(a_KxCxM: Array) -> Array:  # row i gets row i - 1; row 0 gets the outside zero state
-    a = a_KxCxM.reshape(K, C, B, H)
-    return jnp.pad(a, [(0, 0), (0, 0), (0, 0), (1, 0)])[..., :H].reshape(K, C, M)
-
-  def diagonal(carry: Carry, inputs: tuple[Array, Array]) -> tuple[Carry, Array]:
-    h_KxCxM, c_KxCxM = carry
-    xproj_KxGCxM, valid_Kx1xM = inputs
-    h_up, c_up = down(h_KxCxM), down(c_KxCxM)
-    pre = xproj_KxGCxM + jnp.einsum("kgd,kdm->kgm", w_hT_KxGCx2C,
-                                    jnp.concatenate([h_up, h_KxCxM], axis=1))
-    pre_f_NxKxCxM = jnp.stack([pre[:, C:2 * C], pre[:, 2 * C:3 * C]])
-    h, c = mdlstm_update(pre[:, :C], pre_f_NxKxCxM, pre[:, 3 * C:4 * C], pre[:, 4 * C:],
-                         jnp.stack([c_up, c_KxCxM]), peep, clip)
-    # Zero off the image (rows whose pixel on this diagonal is outside it) and at padding.
-    h = jnp.where(valid_Kx1xM, h, 0.0).astype(h_KxCxM.dtype)
-    c = jnp.where(valid_Kx1xM, c, 0.0).astype(c_KxCxM.dtype)
-    return (h, c), h
-
-  zeros_KxCxM = jnp.zeros((K, C, M), xproj_KxBxHxWxG.dtype)
-  _, h_SxKxCxM = jax.lax.scan(diagonal, (zeros_KxCxM, zeros_KxCxM),
-                              (xproj_SxKxGCxM, valid_SxKx1xM))
+  h_SxKxCxM = diagonal_sweep(w_hT_KxGCx2C, peep, xproj_SxKxGCxM, valid_SxKx1xM, H, clip)
   S = h_SxKxCxM.shape[0]
   h_KxBxHxSxC = jnp.transpose(h_SxKxCxM.reshape(S, K, C, B, H), (1, 3, 4, 0, 2))
   return unskew(h_KxBxHxSxC, W)

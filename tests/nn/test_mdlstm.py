@@ -123,6 +123,23 @@ def test_wavefront_matches_reference_outputs_and_gradients_per_direction():
     assert np.any(np.asarray(g_x[k]) != 0)
 
 
+def test_wavefront_backward_clips_like_the_reference():
+  """The wavefront's hand-written backward clips each gate pre-activation's cotangent where
+  the reference cell's `clip_gradient` does; a bound this small binds on most of them."""
+  layer = make_layer(clip=0.02)
+  x, mask = normal(12, B, H, W, D), ragged_mask()
+  w = normal(13, B, H, W, 4 * C)[None] * 5.0
+  _, g_fast = outputs_and_grads(lambda m, x, k: m(x, k), layer, x, mask, w)
+  _, g_ref = outputs_and_grads(mdlstm_reference, layer, x, mask, w)
+  unclipped = make_layer(clip=None)
+  nnx.update(unclipped, nnx.state(layer, nnx.Param))
+  _, g_free = outputs_and_grads(mdlstm_reference, unclipped, x, mask, w)
+  for a, b, free in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_ref), jax.tree.leaves(g_free)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+  assert any(not np.allclose(b, f) for b, f in zip(jax.tree.leaves(g_ref),
+                                                   jax.tree.leaves(g_free)))  # clipping bit
+
+
 def test_jit_and_eager_agree():
   layer = make_layer(1)
   x = normal(4, B, H, W, D)
