@@ -96,7 +96,10 @@ def get_config(preset: str = "arabic", model_type: str = "mdlstm") -> ml_collect
   cfg.pad_multiple = 64  # batches are padded to a multiple of this width/length (few jit shapes)
   # Buckets also grow geometrically (<= 25 % padding): few compiled shapes however long the data.
   cfg.pad_growth = 1.25
-  cfg.on_unknown = "drop"  # characters outside the training alphabet: "drop" (counted) or "error"
+  # Lines with characters outside the training alphabet: "drop" (skipped and counted), "error",
+  # or "score": kept, the characters stay in the reference text and count as errors (what
+  # `evaluate recognizer` uses, so a test set is scored whole).
+  cfg.on_unknown = "drop"
   cfg.model = _mdlstm_model(preset) if model_type == "mdlstm" else _online_model(preset)
 
   # RNNLIB: SGD with momentum 0.9 and learning rate 1e-4, one sequence per update with the

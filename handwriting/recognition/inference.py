@@ -48,7 +48,12 @@ def load_lm(path: str | os.PathLike[str], alphabet: Alphabet, order: int = 4) ->
   if Path(path).is_dir():
     from handwriting.data.prepared import Prepared
     data = Prepared(path)
-    split = "train" if "train" in data.splits else data.splits[0]
+    # The split the folder's statistics came from: never a test split (an official-protocol
+    # folder has trainset / testset_t / testset_f and no "train").
+    split = data.meta.get("train_split") or ("train" if "train" in data.splits else None)
+    if split not in data.splits:
+      raise DataError(path, f"no training split to train a language model on (splits: "
+                            f"{', '.join(data.splits)}); pass a text file instead")
     ragged = data.strokes(split) if data.has_strokes(split) else data.images(split)
     texts = [str(t) for t in ragged.texts if not alphabet.unknown(str(t))]
     print(f"language model: {order}-gram on {len(texts)} {split} lines of {path}")
@@ -111,6 +116,7 @@ def evaluate(workdir: str | os.PathLike[str], data: str, split: str, decoder: De
   model, spec, meta = load_with_meta(workdir)
   config = spec.config
   config.data, config.train_split, config.eval_split, config.eval_max_lines = data, "", split, 0
+  config.on_unknown = "score"  # the whole split is scored; unknown characters are errors
   task = RecognitionTask(config)
   if task.alphabet.chars != spec.alphabet.chars:
     raise CheckpointError(f"the alphabet of {data} differs from the one {workdir} was trained "

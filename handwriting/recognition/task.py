@@ -131,10 +131,12 @@ class RecognitionTask(RecognizerSpec):
         self.report.skip(name, f"too long: {len(item)} > {longest} (max_width / max_points)")
         continue
       bad = self.alphabet.unknown(text)
-      if bad:
+      if bad and self.config.on_unknown == "error":
+        raise DataError(name, f"characters not in the alphabet: {''.join(sorted(bad))!r}")
+      if bad and self.config.on_unknown != "score":
         self.report.skip(name, f"characters not in the alphabet: {''.join(sorted(bad))!r}")
         continue
-      labels = self.alphabet.encode(text)
+      labels = self.alphabet.encode(text, on_unknown="drop")
       repeats = int(np.sum(labels[1:] == labels[:-1])) if len(labels) > 1 else 0
       frames = frames_for_width(len(item), reduction)
       if frames < len(labels) + repeats:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -64,6 +65,10 @@ def default_train_config() -> ml_collections.ConfigDict:
   cfg.eval_every = 1000  # steps between evaluations on the eval set; 0 = only at the end
   cfg.checkpoint_every = 1000  # steps between checkpoints; 0 = only at the end
   cfg.keep_checkpoints = 3  # newest checkpoints kept on disk; 0 = keep all
+  # Eval metric (lower is better) whose best value so far keeps a copy of the model (and no
+  # optimizer state) in <workdir>/best, itself a workdir that inference commands load; the
+  # newest checkpoints above may be past the best one when a run overfits. "" = off.
+  cfg.best_metric = "loss"
   cfg.optimizer = default_optimizer_config()  # handwriting.train.optim.make_optimizer fields
   return cfg
 
@@ -236,6 +241,8 @@ class _Run:
   eval_root: jax.Array
   log: MetricsLog
   manager: Any
+  best: Any = None  # CheckpointManager of <workdir>/best, when config.best_metric is set
+  best_value: float = math.inf
 
   def train(self, state: TrainState, stop: int
             ) -> tuple[TrainState, dict[str, float], dict[str, float]]:
@@ -280,7 +287,18 @@ class _Run:
     if values:
       self.log.write(step, "eval", values)
       tqdm.write(f"step {step} eval: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
+      self.keep_best(state, step, values)
     return values
+
+  def keep_best(self, state: TrainState, step: int, values: dict[str, float]) -> None:
+    value = values.get(self.config.get("best_metric", ""))
+    if self.best is None or value is None or not math.isfinite(value) or (
+        value >= self.best_value):
+      return
+    self.best_value = value
+    meta = {**ckpt.make_meta(self.task, step, self.config), "eval": values}
+    ckpt.save(self.best, step, {"model": {"params": state.params, "rest": state.rest}}, meta,
+              force=True)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.PathLike[str],
@@ -301,6 +319,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
              eval_root=sharding.replicate(jax.random.fold_in(root, STREAM_EVAL), mesh),
              log=MetricsLog(os.path.join(workdir, "metrics.jsonl")),
              manager=ckpt.make_manager(workdir, config.keep_checkpoints, config.checkpoint_every))
+  if config.get("best_metric", ""):
+    run.best = ckpt.make_manager(Path(workdir) / "best", max_to_keep=1)
+    run.best_value = _best_so_far(run.best, config.best_metric)
   end = int(config.num_steps)
   try:
     state = _resume(run.manager, state, task, config)
@@ -309,14 +330,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     state, train_values, eval_values = run.train(state, end if stop_after is None
                                                  else min(end, stop_after))
   finally:
-    run.manager.wait_until_finished()  # a pending async save of a good state completes
-    run.manager.close()
+    for manager in (run.manager, run.best):
+      if manager is not None:
+        manager.wait_until_finished()  # a pending async save of a good state completes
+        manager.close()
   if start >= end:  # finished earlier: report its logged final evaluation
     eval_values = _final_eval(run.log.path, end)
   elif int(state.step) < end:  # stopped early: no final evaluation
     eval_values = {}
   model = nnx.merge(graphdef, state.params, state.rest)
   return TrainResult(int(state.step), train_values, eval_values, model)
+
+
+def _best_so_far(manager: Any, metric: str) -> float:
+  """The best kept evaluation of an earlier call (a resumed run keeps improving on it)."""
+  step = manager.latest_step()
+  if step is None:
+    return math.inf
+  return float(ckpt.read_meta(manager, step).get("eval", {}).get(metric, math.inf))
 
 
 def _final_eval(path: str, step: int) -> dict[str, float]:

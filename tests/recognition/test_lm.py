@@ -112,3 +112,25 @@ def test_from_file_trains_and_reports_bad_lines(tmp_path):
   binary.write_bytes(b"\xff\xfe\x00abc")
   with pytest.raises(DataError):
     CharLM.from_file(binary, ALPHABET)
+
+
+def test_lm_from_a_prepared_folder_reads_its_training_split_only(tmp_path):
+  """An official-protocol folder has trainset / testset_* and no "train": the LM must come
+  from trainset (meta's train_split), never from a test split."""
+  from handwriting.data import store
+  from handwriting.recognition.inference import load_lm
+
+  alphabet = Alphabet("abc ")
+  ink = np.zeros((3, 3), np.float32)
+  for split, text in (("testset_f", "ccc ccc"), ("trainset", "ab ab")):
+    store.save_ragged(store.strokes_path(tmp_path, split),
+                      store.Ragged.from_items([ink], [text], [f"{split}-0"]))
+  meta = {"source": "iam-ondb", "alphabet": alphabet.chars, "train_split": "trainset",
+          "splits": {"testset_f": 1, "trainset": 1}}
+  store.write_meta(tmp_path, meta)
+  lm = load_lm(tmp_path, alphabet, order=2)
+  a, b, c = (alphabet.encode(ch)[0] for ch in "abc")
+  assert lm.log_prob(b, [a]) > lm.log_prob(c, [a])  # "ab" seen, "ac" never: trained on trainset
+  store.write_meta(tmp_path, {**meta, "train_split": None})
+  with pytest.raises(DataError, match="no training split"):
+    load_lm(tmp_path, alphabet, order=2)

@@ -6,6 +6,7 @@ from PIL import Image
 
 from handwriting import cli
 from handwriting.data import synthetic
+from handwriting.data.alphabet import Alphabet
 from handwriting.data.batching import padded_length
 from handwriting.data.prepared import Prepared
 from handwriting.recognition.configs import get_config
@@ -49,6 +50,22 @@ def test_a_run_compiles_few_shapes(prepared):
   sizes = task.train["sizes"] + task.eval["sizes"]
   assert len(widths) < len({-(-w // 8) * 8 for w in sizes})  # fewer than linear padding gives
   assert widths == {padded_length(w, 8, cfg.pad_growth) for w in sizes}
+
+
+def test_unknown_characters_drop_a_training_line_but_count_as_errors_in_scoring(prepared):
+  cfg = get_config("tiny", "mdlstm")
+  cfg.data = str(prepared)
+  task = RecognitionTask(cfg)
+  task.alphabet = Alphabet(task.alphabet.chars.replace("e", ""))  # as if "e" were never seen
+  data = Prepared(prepared)
+  texts = [str(t) for t in data.images("valid").texts]
+  dropped = task.load(data, "valid")
+  assert all("e" not in t for t in dropped["texts"]) and len(dropped["texts"]) < len(texts)
+  task.config.on_unknown = "score"
+  scored = task.load(data, "valid")
+  assert any("e" in t for t in scored["texts"])  # references keep the character
+  for text, labels in zip(scored["texts"], scored["labels"]):
+    assert len(labels) == len(text.replace("e", ""))
 
 
 def test_infeasible_lines_are_reported_and_skipped(prepared, capsys):

@@ -4,6 +4,7 @@ All runs use one task instance (shared_task) so that they share the compiled ste
 """
 
 import json
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -173,3 +174,34 @@ def test_truncating_the_log_drops_later_steps_and_a_torn_line(tmp_path):
 
 def test_the_toy_task_implements_the_protocol():
   assert isinstance(shared_task(), Task)
+
+
+def _best_steps(workdir: str) -> list[int]:
+  manager = ckpt.make_manager(f"{workdir}/best", read_only=True)
+  steps = list(manager.all_steps())
+  manager.close()
+  return steps
+
+
+def test_best_checkpoint_is_the_lowest_evaluation(full_run):
+  workdir, _ = full_run
+  evals = read_metrics(f"{workdir}/metrics.jsonl", "eval")
+  best = min(evals, key=lambda e: e["loss"])
+  assert _best_steps(workdir) == [best["step"]]
+  manager = ckpt.make_manager(f"{workdir}/best", read_only=True)
+  meta = ckpt.read_meta(manager, best["step"])
+  manager.close()
+  assert meta["eval"]["loss"] == best["loss"] and meta["step"] == best["step"]
+  assert not (Path(workdir) / "best" / "checkpoints" / str(best["step"]) / "optimizer").exists()
+
+
+def test_a_worse_evaluation_keeps_the_earlier_best(tmp_path, monkeypatch):
+  from handwriting.train import loop
+  scripted = iter([3.0, 1.0, 2.0, 0.5])  # evals at steps 4, 8, 10; then 0.5 after a resume
+  monkeypatch.setattr(loop, "evaluate", lambda *a, **k: {"loss": next(scripted)})
+  cfg = toy_config(num_steps=10, eval_every=4, checkpoint_every=4, keep_checkpoints=0)
+  train_and_evaluate(cfg, str(tmp_path), shared_task())
+  assert _best_steps(str(tmp_path)) == [8]
+  cfg.num_steps = 12  # rerun further: the resumed run compares with the kept best (1.0)
+  train_and_evaluate(cfg, str(tmp_path), shared_task())
+  assert _best_steps(str(tmp_path)) == [12]

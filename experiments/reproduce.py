@@ -1,0 +1,445 @@
+"""The shared runner of the reproduction experiments: one short script per paper table uses it.
+
+An `Experiment` names the paper table it reproduces and holds the `handwriting` command lines
+that make its numbers: `prepare` (its data), `train` (presets and --config overrides) and one
+or more `evaluate` runs. `run(experiment)`:
+  1. prepares the data, only when the prepared folder has no meta.json yet (a rerun reuses it);
+  2. trains: `handwriting train` on the shared loop, which shards every batch over all visible
+     devices and resumes from the workdir's latest checkpoint, so rerunning the same command
+     after an interruption continues where it stopped;
+  3. evaluates, parses the figures each `evaluate` prints, writes `final_eval.json` into the
+     workdir (figures, command lines, step, wall time, device kind and count) and prints one
+     markdown row for experiments/RESULTS.md, with the paper's number labelled "paper".
+
+Variants: "full" is the paper's configuration for a GPU/TPU; "cpu_smoke" runs the same pipeline
+with a tiny model for a few dozen steps on a slice of the data (minutes on a 2-core CPU): it
+proves the commands work end to end and its figures are no result.
+
+  python experiments/reproduce.py --list
+  python experiments/reproduce.py graves2013_table4 --variant cpu_smoke --work /tmp/exp_runs
+(the same as `python experiments/graves2013_table4.py --variant cpu_smoke --work /tmp/exp_runs`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import datetime
+import functools
+import importlib
+import io
+import json
+import re
+import shlex
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+VARIANTS = ("full", "cpu_smoke")
+SCRIPTS = ("graves2013_table3", "graves2013_table4", "gs2009_iam_lines", "gs2009_iam_ondb_images",
+           "online_blstm_iam_ondb")
+EXPERIMENTS_DIR = Path(__file__).resolve().parent
+DEFAULT_DATA_ROOT = EXPERIMENTS_DIR.parent.parent / "shared" / "data"
+SMOKE_FORMS_PER_LIST = 8  # cpu_smoke: the first forms of each IAM-OnDB split list (~60 lines)
+LM_TEXTS = "lm_train_texts.txt"  # in the workdir: the training split's transcriptions
+ROW_HEADER = ("| data | network | steps | paper | ours | hardware, wall time | command |\n"
+              "| --- | --- | --- | --- | --- | --- | --- |")
+
+CliMain = Callable[[Sequence[str]], int]
+
+
+class ExperimentError(RuntimeError):
+  """A step of an experiment failed (the message names the command) or cannot be built."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Data:
+  """A prepared folder and how to make it."""
+  prepared: str  # the prepared folder; `prepare` runs only while it has no meta.json
+  prepare: tuple[str, ...]  # `handwriting prepare ...` arguments
+  label: str  # the "data" cell of the results row
+  setup: Callable[[], None] | None = None  # makes raw inputs first (subset lists, stand-in data)
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+  label: str  # key in final_eval.json's figures: "valid", "greedy", "beam10_lm"
+  args: tuple[str, ...]  # `handwriting evaluate ...` arguments
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+  name: str  # the workdir's name under --work
+  table: str  # the paper table, e.g. "Graves 2013, Table 4"
+  variant: str  # "full" or "cpu_smoke"
+  network: str  # the "network" cell of the results row
+  data: Data
+  workdir: str
+  train: tuple[str, ...]  # `handwriting train ...` arguments
+  evaluations: tuple[Evaluation, ...]
+  paper: str = ""  # the paper's figure with its source; "" when the paper has none to compare
+  lm_split: str = ""  # write this prepared split's texts to workdir/LM_TEXTS before evaluating
+  note: str = ""  # shown in the row and in final_eval.json (e.g. "stand-in data, not IAM")
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+  """What the per-table scripts read from their command line."""
+  variant: str = "full"
+  work: Path = Path("runs")
+  data_root: Path = DEFAULT_DATA_ROOT
+  strokes: Path | None = None  # IAM-OnDB lineStrokes archive (default under data_root)
+  ascii: Path | None = None  # IAM-OnDB ascii archive
+  ondb_splits: Path | None = None  # folder of trainset.txt, testset_t.txt, testset_f.txt
+  lines_txt: Path | None = None  # IAM lines.txt
+  iam_images: Path | None = None  # folder holding IAM's lines/ (none here: stand-in for smoke)
+  iam_splits: Path | None = None  # IAM split lists (LWRT: trainset, validationset1, testset)
+  overrides: tuple[str, ...] = ()  # extra --config.x=y for every training run
+
+  @property
+  def smoke(self) -> bool:
+    return self.variant == "cpu_smoke"
+
+  def ondb_archive(self, stem: str) -> Path:
+    """`<stem>-all.tar.gz` (the official name) or `<stem>.tar.gz` under data_root/iam-ondb."""
+    folder = self.data_root / "iam-ondb"
+    official = folder / f"{stem}-all.tar.gz"
+    short = folder / f"{stem}.tar.gz"
+    return short if short.exists() and not official.exists() else official
+
+
+def check_variant(variant: str) -> None:
+  if variant not in VARIANTS:
+    raise ExperimentError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+
+
+def subset_split_lists(src: Path, dst: Path, per_list: int) -> None:
+  """The first `per_list` entries of every *.txt split list in `src`, written to `dst`."""
+  dst.mkdir(parents=True, exist_ok=True)
+  lists = sorted(Path(src).glob("*.txt"))
+  if not lists:
+    raise ExperimentError(f"no split lists (*.txt) in {src}")
+  for path in lists:
+    entries = [e.strip() for e in path.read_text().splitlines()
+               if e.strip() and not e.startswith("#")]
+    (dst / path.name).write_text("".join(e + "\n" for e in entries[:per_list]))
+
+
+def iam_ondb_data(opts: Options, protocol: str, render_height: int = 0) -> Data:
+  """IAM-OnDB prepared with `protocol` ("graves" or "official"), optionally rendered to images.
+
+  cpu_smoke prepares only the first SMOKE_FORMS_PER_LIST forms of each split list (the archives
+  are still read whole; the other forms are reported as in no list) and carves a larger
+  validation slice so that it holds a few dozen lines.
+  """
+  name = f"iam-ondb-{protocol}" + (f"-img{render_height}" if render_height else "")
+  name += "-smoke" if opts.smoke else ""
+  prepared = opts.work / "prepared" / name
+  splits = opts.ondb_splits or opts.data_root / "iam-ondb"
+  setup = None
+  if opts.smoke:
+    lists = opts.work / "prepared" / f"{name}-lists"
+    setup = functools.partial(subset_split_lists, splits, lists, SMOKE_FORMS_PER_LIST)
+    splits = lists
+  strokes = opts.strokes or opts.ondb_archive("lineStrokes")
+  args = ["prepare", "iam-ondb", "--strokes", str(strokes),
+          "--ascii", str(opts.ascii or opts.ondb_archive("ascii")), "--splits", str(splits),
+          "--protocol", protocol, "--out", str(prepared)]
+  if protocol == "graves" and opts.smoke:
+    args += ["--valid-fraction", "0.15"]
+  if render_height:
+    args += ["--render-height", str(render_height)]
+  how = ("Graves protocol: train = trainset + testset_t + testset_f, valid carved by form "
+         "(no testset_v here)" if protocol == "graves" else
+         "official protocol: train trainset, valid testset_t, test testset_f")
+  kind = f"rendered at height {render_height}" if render_height else "strokes"
+  label = f"IAM-OnDB {kind}, {how}"
+  if opts.smoke:
+    label += f"; cpu_smoke slice: first {SMOKE_FORMS_PER_LIST} forms of each list"
+  return Data(str(prepared), tuple(args), label, setup)
+
+
+def train_args(model: str, data: Data, workdir: str, preset: str, *overrides: str
+               ) -> tuple[str, ...]:
+  return ("train", model, "--data", data.prepared, "--workdir", workdir, "--preset", preset,
+          *overrides)
+
+
+def recognizer_evaluations(workdir: str, prepared: str, split: str) -> tuple[Evaluation, ...]:
+  """CER/WER on `split`: greedy, and beam 10 with a 4-gram character LM on workdir/LM_TEXTS."""
+  base = ("evaluate", "recognizer", "--workdir", workdir, "--data", prepared, "--split", split)
+  return (Evaluation("greedy", base),
+          Evaluation("beam10_lm",
+                     (*base, "--beam", "10", "--lm", str(Path(workdir) / LM_TEXTS))))
+
+
+# --- running -------------------------------------------------------------------------------
+
+class _Tee(io.TextIOBase):
+  """Writes to several text streams at once (the console and a capture buffer)."""
+
+  def __init__(self, *streams: TextIO):
+    self.streams = streams
+
+  def write(self, s: str) -> int:
+    for stream in self.streams:
+      stream.write(s)
+    return len(s)
+
+  def flush(self) -> None:
+    for stream in self.streams:
+      stream.flush()
+
+
+def run_cli(args: Sequence[str], cli_main: CliMain | None = None) -> str:
+  """Runs `handwriting <args>` in this process; returns what it printed (also shown)."""
+  if cli_main is None:
+    from handwriting.cli import main as cli_main
+  print(f"\n$ {command_line(args)}", flush=True)
+  captured = io.StringIO()
+  with contextlib.redirect_stdout(_Tee(sys.stdout, captured)):
+    code = cli_main(list(args))
+  if code != 0:
+    raise ExperimentError(f"`{command_line(args)}` exited with status {code}")
+  return captured.getvalue()
+
+
+def command_line(args: Sequence[str]) -> str:
+  return "handwriting " + " ".join(shlex.quote(a) for a in args)
+
+
+_NUMBER = r"(-?(?:\d+(?:\.\d*)?|nan|inf))"
+_SEQUENCE_RE = re.compile(
+  r"(?P<model>synthesis|prediction) step (?P<step>\d+) on (?P<split>\S+) \((?P<lines>\d+) "
+  rf"lines\): log-loss {_NUMBER} nats/sequence, {_NUMBER} nats/point, SSE {_NUMBER} per point")
+_RECOGNIZER_RE = re.compile(
+  r"recognizer step (?P<step>\d+) on (?P<split>\S+) \((?P<lines>\d+) lines, (?P<skipped>\d+) "
+  rf"skipped\): CER {_NUMBER}% WER {_NUMBER}%")
+_TRAINED_RE = re.compile(r"trained \S+ to step (\d+) in (\d+) s(?:; eval: (.*))?$", re.MULTILINE)
+
+
+def parse_figures(printed: str) -> dict[str, Any]:
+  """The figures of the last `handwriting evaluate` summary line in `printed`.
+
+  Synthesis/prediction: nats_per_sequence, nats_per_point, sse_per_point; recognizer: cer and wer
+  (fractions, as printed / 100); both: step, split, lines (and skipped).
+  """
+  seq, rec = list(_SEQUENCE_RE.finditer(printed)), list(_RECOGNIZER_RE.finditer(printed))
+  if rec and (not seq or rec[-1].start() > seq[-1].start()):
+    m = rec[-1]
+    cer, wer = float(m.group(5)), float(m.group(6))
+    return {"step": int(m["step"]), "split": m["split"], "lines": int(m["lines"]),
+            "skipped": int(m["skipped"]), "cer": cer / 100, "wer": wer / 100}
+  if seq:
+    m = seq[-1]
+    return {"step": int(m["step"]), "split": m["split"], "lines": int(m["lines"]),
+            "nats_per_sequence": float(m.group(5)), "nats_per_point": float(m.group(6)),
+            "sse_per_point": float(m.group(7))}
+  raise ExperimentError("no evaluation summary line in the output:\n" + printed[-2000:])
+
+
+def parse_trained(printed: str) -> dict[str, Any]:
+  """Step, seconds and final-eval metrics from `handwriting train`'s last line ({} if absent)."""
+  found = list(_TRAINED_RE.finditer(printed))
+  if not found:
+    return {}
+  step, seconds, shown = found[-1].groups()
+  metrics = {}
+  for pair in (shown or "").split(", "):
+    key, _, value = pair.rpartition(" ")
+    if key:
+      metrics[key] = float(value)
+  return {"step": int(step), "seconds": int(seconds), "eval": metrics}
+
+
+def write_lm_texts(prepared: str, split: str, path: Path) -> int:
+  """The transcriptions of one prepared split, one per line (the text a character LM learns)."""
+  from handwriting.data.prepared import Prepared
+  data = Prepared(prepared)
+  ragged = data.strokes(split) if data.has_strokes(split) else data.images(split)
+  texts = [str(t) for t in ragged.texts]
+  path.write_text("".join(t + "\n" for t in texts), "utf-8")
+  return len(texts)
+
+
+def device_info() -> dict[str, Any]:
+  import jax
+  devices = jax.devices()
+  return {"kind": devices[0].device_kind, "count": len(devices), "backend": jax.default_backend()}
+
+
+def run(exp: Experiment, cli_main: CliMain | None = None, script: str = "") -> dict[str, Any]:
+  """Prepares (once), trains (resuming), evaluates; writes workdir/final_eval.json; returns it."""
+  start = time.perf_counter()
+  workdir = Path(exp.workdir)
+  workdir.mkdir(parents=True, exist_ok=True)
+  print(f"=== {exp.name} ({exp.table}, {exp.variant}) -> {workdir}")
+  reused = (Path(exp.data.prepared) / "meta.json").exists()
+  if reused:
+    print(f"prepared data found, not prepared again: {exp.data.prepared}")
+  else:
+    if exp.data.setup is not None:
+      exp.data.setup()
+    run_cli(exp.data.prepare, cli_main)
+  t_prepare = time.perf_counter()
+  trained = parse_trained(run_cli(exp.train, cli_main))
+  t_train = time.perf_counter()
+  if exp.lm_split:
+    n = write_lm_texts(exp.data.prepared, exp.lm_split, workdir / LM_TEXTS)
+    print(f"language model texts: {n} lines of split {exp.lm_split} -> {workdir / LM_TEXTS}")
+  figures = {e.label: parse_figures(run_cli(e.args, cli_main)) for e in exp.evaluations}
+  t_end = time.perf_counter()
+  result = {
+    "experiment": exp.name, "table": exp.table, "variant": exp.variant, "data": exp.data.label,
+    "network": exp.network, "note": exp.note, "paper": exp.paper, "figures": figures,
+    "step": next(iter(figures.values()))["step"] if figures else trained.get("step"),
+    "train_final_eval": trained.get("eval", {}),
+    "commands": {"script": script, "prepare": command_line(exp.data.prepare),
+                 "train": command_line(exp.train),
+                 "evaluate": [command_line(e.args) for e in exp.evaluations]},
+    "prepare_reused": reused,
+    "wall_s": {"prepare": round(t_prepare - start, 1), "train": round(t_train - t_prepare, 1),
+               "evaluate": round(t_end - t_train, 1), "total": round(t_end - start, 1)},
+    "device": device_info(),
+    "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+  }
+  result.update(_earlier_calls(workdir / "final_eval.json", result))
+  (workdir / "final_eval.json").write_text(json.dumps(result, indent=2) + "\n")
+  print(f"wrote {workdir / 'final_eval.json'}")
+  return result
+
+
+def _earlier_calls(path: Path, result: dict[str, Any]) -> dict[str, Any]:
+  """Earlier completed calls of this experiment (a resumed run keeps their wall times) and the
+  training wall time summed over all of them. A call killed mid-training wrote nothing."""
+  earlier = []
+  if path.exists():
+    old = json.loads(path.read_text())
+    earlier = old.get("earlier_calls", []) + [
+      {k: old[k] for k in ("finished", "step", "wall_s") if k in old}]
+  train_s = sum(c["wall_s"]["train"] for c in earlier) + result["wall_s"]["train"]
+  return {"earlier_calls": earlier, "train_wall_s_all_calls": round(train_s, 1)}
+
+
+def ours(figures: dict[str, dict[str, Any]]) -> str:
+  """The "ours" cell: every evaluation's figures, labelled."""
+  cells = []
+  for label, f in figures.items():
+    where = f"{f['lines']} {f['split']} lines"
+    where = where if label == f["split"] else f"{label}, {where}"
+    if "cer" in f:
+      cells.append(f"CER {100 * f['cer']:.2f} %, WER {100 * f['wer']:.2f} % ({where})")
+    else:
+      cells.append(f"{f['nats_per_sequence']:.1f} nats/sequence, SSE {f['sse_per_point']:.4f} "
+                   f"per point ({where})")
+  return "; ".join(cells)
+
+
+def markdown_row(result: dict[str, Any]) -> str:
+  """One row in ROW_HEADER's columns; cpu_smoke rows say that they are no result."""
+  data = f"{result['note']}: {result['data']}" if result["note"] else result["data"]
+  if result["variant"] == "cpu_smoke":
+    data = f"cpu_smoke pipeline check, not a result: {data}"
+  device = result["device"]
+  calls = len(result.get("earlier_calls", [])) + 1
+  train_s = result.get("train_wall_s_all_calls", result["wall_s"]["train"])
+  hardware = (f"{device['count']} x {device['kind']}, train {train_s:.0f} s"
+              + (f" over {calls} calls" if calls > 1 else "")
+              + f", this call {result['wall_s']['total']:.0f} s in all")
+  cells = [data, result["network"], str(result["step"]), result["paper"] or "(none)",
+           ours(result["figures"]), hardware, f"`{result['commands']['script']}`"]
+  return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+
+# --- command line ----------------------------------------------------------------------------
+
+def parser(description: str) -> argparse.ArgumentParser:
+  p = argparse.ArgumentParser(description=description,
+                              formatter_class=argparse.RawDescriptionHelpFormatter,
+                              epilog="Extra --config.field=value arguments go to every training "
+                                     "run (e.g. --config.num_steps=1000).")
+  p.add_argument("--variant", default="full", choices=VARIANTS)
+  p.add_argument("--work", default="runs", help="workdirs and prepared data go under this folder")
+  p.add_argument("--data-root", default=str(DEFAULT_DATA_ROOT),
+                 help="raw data: iam-ondb/{lineStrokes,ascii}(-all).tar.gz + split lists, "
+                      "iam/lines.txt")
+  p.add_argument("--strokes", help="IAM-OnDB lineStrokes archive or folder")
+  p.add_argument("--ascii", help="IAM-OnDB ascii archive or folder")
+  p.add_argument("--ondb-splits", help="folder of IAM-OnDB trainset.txt, testset_t.txt, ...")
+  p.add_argument("--lines-txt", help="IAM lines.txt (default <data-root>/iam/lines.txt)")
+  p.add_argument("--iam-images", help="folder holding IAM's lines/ (without it cpu_smoke uses "
+                                      "stand-in data in the IAM layout)")
+  p.add_argument("--iam-splits", help="IAM split lists (LWRT: trainset.txt, validationset1.txt, "
+                                      "testset.txt); without them train/valid/test are carved")
+  p.add_argument("--only", help="run only the experiment of this name (of a script that has "
+                                "several)")
+  return p
+
+
+def options(args: argparse.Namespace, overrides: Sequence[str]) -> Options:
+  bad = [a for a in overrides if not a.startswith("--config.")]
+  if bad:
+    raise SystemExit(f"unrecognized arguments: {' '.join(bad)}")
+  def path(v: str | None) -> Path | None:
+    return Path(v) if v else None
+  return Options(variant=args.variant, work=Path(args.work), data_root=Path(args.data_root),
+                 strokes=path(args.strokes), ascii=path(args.ascii),
+                 ondb_splits=path(args.ondb_splits), lines_txt=path(args.lines_txt),
+                 iam_images=path(args.iam_images), iam_splits=path(args.iam_splits),
+                 overrides=tuple(overrides))
+
+
+def load_script(name: str) -> Any:
+  """A per-table script as a module (it defines `build(opts) -> list[Experiment]`)."""
+  if name not in SCRIPTS:
+    raise ExperimentError(f"unknown experiment script {name!r}; one of {', '.join(SCRIPTS)}")
+  if str(EXPERIMENTS_DIR) not in sys.path:
+    sys.path.insert(0, str(EXPERIMENTS_DIR))
+  return importlib.import_module(name)
+
+
+def main(build: Callable[[Options], list[Experiment]], description: str,
+         argv: Sequence[str] | None = None) -> None:
+  """A per-table script's entry point: one clear line and status 1 when a step fails."""
+  try:
+    run_script(build, description, argv)
+  except ExperimentError as e:
+    sys.exit(f"error: {e}")
+
+
+def run_script(build: Callable[[Options], list[Experiment]], description: str,
+               argv: Sequence[str] | None = None, script: str = "") -> list[dict[str, Any]]:
+  """Parses a per-table script's arguments, builds its experiments, runs each, prints rows."""
+  args, rest = parser(description).parse_known_args(argv)
+  opts = options(args, rest)
+  experiments = build(opts)
+  if args.only:
+    experiments = [e for e in experiments if e.name == args.only]
+    if not experiments:
+      raise SystemExit(f"--only {args.only}: no such experiment in this script")
+  script = script or "python " + " ".join(shlex.quote(a) for a in sys.argv)
+  results = [run(e, script=script) for e in experiments]
+  print("\nRows for experiments/RESULTS.md:\n" + ROW_HEADER)
+  for r in results:
+    print(markdown_row(r))
+  return results
+
+
+def _cli(argv: Sequence[str] | None = None) -> None:
+  argv = list(sys.argv[1:] if argv is None else argv)
+  if not argv or argv[0] in ("-h", "--help", "--list"):
+    print(__doc__)
+    print("experiment scripts: " + ", ".join(SCRIPTS))
+    return
+  try:
+    module = load_script(argv[0])
+  except ExperimentError as e:
+    sys.exit(f"error: {e}")
+  main(module.build, module.__doc__ or argv[0], argv[1:])
+
+
+if __name__ == "__main__":
+  _cli()
