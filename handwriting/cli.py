@@ -128,6 +128,9 @@ def _train(args: argparse.Namespace, overrides: Sequence[str]) -> None:
     config = get_config(args.preset or "graves", args.model)
   config.data = args.data
   apply_overrides(config, overrides)
+  if config.init_from:  # a shipped model's name works too (e.g. synthesis-iam-ondb-small)
+    from handwriting import pretrained
+    config.init_from = pretrained.resolve(config.init_from, args.model)
   start = time.perf_counter()
   result = train_and_evaluate(config, args.workdir, Task(config))
   shown = ", ".join(f"{k} {v:.4g}" for k, v in result.eval.items())

@@ -69,6 +69,10 @@ def default_train_config() -> ml_collections.ConfigDict:
   # optimizer state) in <workdir>/best, itself a workdir that inference commands load; the
   # newest checkpoints above may be past the best one when a run overfits. "" = off.
   cfg.best_metric = "loss"
+  # A trained workdir (or shipped model) whose parameters start a new run (fine-tuning, or
+  # training a shipped model further); the optimizer starts fresh. Used only when the run's own
+  # workdir has no checkpoint yet: a rerun resumes from its own. "" = random initialisation.
+  cfg.init_from = ""
   cfg.optimizer = default_optimizer_config()  # handwriting.train.optim.make_optimizer fields
   return cfg
 
@@ -324,6 +328,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     run.best_value = _best_so_far(run.best, config.best_metric)
   end = int(config.num_steps)
   try:
+    if run.manager.latest_step() is None and config.get("init_from", ""):
+      state = _warm_start(state, task, config.init_from, tx, mesh)
     state = _resume(run.manager, state, task, config)
     start = int(state.step)
     run.log.truncate_after(start)
@@ -340,6 +346,23 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     eval_values = {}
   model = nnx.merge(graphdef, state.params, state.rest)
   return TrainResult(int(state.step), train_values, eval_values, model)
+
+
+def _warm_start(state: TrainState, task: Task, source: str, tx: optax.GradientTransformation,
+                mesh: Mesh) -> TrainState:
+  """Step-0 state with the parameters of `source`'s latest checkpoint and a fresh optimizer."""
+  model, meta = ckpt.restore_model(source, task)  # checks the task and every array's shape
+  if hasattr(task, "checkpoint_meta"):
+    ours = json.loads(json.dumps(task.checkpoint_meta()))
+    if meta.get("task_meta") != ours:
+      differ = sorted(k for k in ours if meta.get("task_meta", {}).get(k) != ours[k])
+      raise ckpt.CheckpointError(
+        f"--config.init_from={source}: its {', '.join(differ)} differ from this data's; start "
+        "from a model trained on data prepared the same way")
+  params = nnx.to_pure_dict(nnx.state(model, nnx.Param))
+  tqdm.write(f"starting from the parameters of {source} (step {meta['step']})")
+  state = TrainState(state.step, params, tx.init(params), state.rest)
+  return sharding.replicate(state, mesh)
 
 
 def _best_so_far(manager: Any, metric: str) -> float:

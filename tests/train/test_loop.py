@@ -205,3 +205,33 @@ def test_a_worse_evaluation_keeps_the_earlier_best(tmp_path, monkeypatch):
   cfg.num_steps = 12  # rerun further: the resumed run compares with the kept best (1.0)
   train_and_evaluate(cfg, str(tmp_path), shared_task())
   assert _best_steps(str(tmp_path)) == [12]
+
+
+def test_init_from_starts_with_the_source_parameters(full_run, tmp_path):
+  source_dir, source = full_run
+  cfg = toy_config(num_steps=10, eval_every=4, checkpoint_every=4, keep_checkpoints=0)
+  cfg.init_from = source_dir
+  started = train_and_evaluate(cfg, str(tmp_path), shared_task(), stop_after=0)
+  for a, b in zip(jax.tree.leaves(nnx.state(started.model, nnx.Param)),
+                  jax.tree.leaves(nnx.state(source.model, nnx.Param))):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  fresh = train_and_evaluate(toy_config(num_steps=10), str(tmp_path / "fresh"), shared_task(),
+                             stop_after=0)
+  assert any(not np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(
+    jax.tree.leaves(nnx.state(fresh.model, nnx.Param)),
+    jax.tree.leaves(nnx.state(source.model, nnx.Param))))
+  # Its own checkpoint wins on a rerun: after 4 steps, init_from no longer applies.
+  train_and_evaluate(cfg, str(tmp_path), shared_task(), stop_after=4)
+  again = train_and_evaluate(cfg, str(tmp_path), shared_task(), stop_after=4)
+  assert again.step == 4
+
+
+def test_init_from_needs_the_same_data_preparation(full_run, tmp_path, monkeypatch):
+  source_dir, _ = full_run
+  task = shared_task()
+  monkeypatch.setattr(type(task), "checkpoint_meta", lambda self: {"alphabet": "xyz"},
+                      raising=False)
+  cfg = toy_config(num_steps=10)
+  cfg.init_from = source_dir
+  with pytest.raises(ckpt.CheckpointError, match="alphabet differ"):
+    train_and_evaluate(cfg, str(tmp_path), task, stop_after=0)
