@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 from collections.abc import Sequence
 
 
@@ -200,8 +201,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
   g = p.add_argument_group("legibility (write each text, read it back, score the reading)")
   g.add_argument("--synthesis", help="synthesis workdir or shipped model name "
                                      "(default: the shipped synthesis model)")
-  g.add_argument("--reader", help="recognizer workdir or shipped model name "
-                                  "(default: the shipped reader)")
+  g.add_argument("--reader", help="recognizer workdir or shipped model name (default: the "
+                                  "shipped reader of the synthesis model's data)")
   g.add_argument("--texts", help="file of texts to write, one per line")
   g.add_argument("--bias", type=float, nargs="+", default=[0.0, 0.5, 1.0, 2.0])
   g.add_argument("--seed", type=int, default=0)
@@ -258,7 +259,9 @@ def _legibility(args: argparse.Namespace) -> None:
   if not args.texts:
     raise DataError("--texts", "evaluate legibility needs --texts FILE (one text per line)")
   synthesis = pretrained.resolve(args.synthesis, "synthesis")
-  reader = pretrained.resolve(args.reader, "reader")
+  default_reader = pretrained.READER_FOR.get(Path(synthesis).name,
+                                             pretrained.DEFAULTS["recognizer"])
+  reader = pretrained.resolve(args.reader or default_reader, "recognizer")
   scores = legibility.run(synthesis, reader, args.texts, args.bias, args.out,
                           _decoder(args, reader), seed=args.seed)
   for s in scores:

@@ -1,9 +1,11 @@
 """`handwriting demo`: the main job on the built-in data, with nothing downloaded.
 
-Prepares the synthetic Hershey handwriting set, draws a few of its lines (strokes and rendered
-images), and writes a text as handwriting with the synthesis model shipped in the package
-(SVG, PNG rendering, attention plot), then reads the written lines back with the shipped
-recognizer and prints the recognised text beside the input and its CER.
+Prepares the synthetic Hershey handwriting set and draws a few of its lines; writes a text as
+handwriting with the synthesis models shipped in the package (SVG and PNG pages at several
+biases and in styles primed from the synthetic lines, plus real handwriting from the IAM-OnDB
+model when it is shipped); reads every page back with the shipped reader of the same data and
+prints the recognised text beside the input with its CER; saves the attention plot and the
+training curves of the shipped models.
 """
 
 from __future__ import annotations
@@ -15,15 +17,14 @@ from pathlib import Path
 import numpy as np
 
 DEFAULT_TEXT = "Handwriting synthesis, after Alex Graves."
+LINE_WIDTH = 40  # characters per written line
 
 
 def run(out: str | os.PathLike[str], lines: int = 300, seed: int = 0, shown: int = 3,
         text: str = DEFAULT_TEXT) -> Path:
   from handwriting import pretrained
   from handwriting.data import synthetic
-  from handwriting.data.render import render_strokes
   from handwriting.draw.show import show
-  from handwriting.synthesis.commands import write_command
 
   start = time.perf_counter()
   out = Path(out)
@@ -32,32 +33,61 @@ def run(out: str | os.PathLike[str], lines: int = 300, seed: int = 0, shown: int
   for i in range(shown):
     png = out / f"line_{i}.png"
     print(f"wrote {png}: {show(data_dir, 'train', i, png)!r}")
-  from handwriting.recognition import inference as reader
-  from handwriting.recognition.metrics import char_errors
-  rec_model, rec_spec = reader.load(pretrained.resolve(None, "recognizer"))
-  for bias in (0.0, 1.0):
-    svg = out / f"written_bias{bias:g}.svg"
-    written = write_command(text, None, str(svg), bias=bias, seed=seed, width=40, style=None,
-                            style_text=None, data=None, stroke_width=2.0, colour="black",
-                            plot_attention=str(out / "attention.png") if bias else None,
-                            plot_density=None)
-    _page_png([w.strokes for w in written], svg.with_suffix(".png"))
-    print(f"wrote {svg} and {svg.with_suffix('.png')} (bias {bias:g})")
-    # Read the written lines back: render each at the recognizer's height, transcribe.
-    images = [render_strokes(w.strokes, height=rec_spec.config.image_height) for w in written]
-    read = reader.transcribe(rec_model, rec_spec, images, reader.Decoder())
-    counts = char_errors([w.text for w in written], read)
-    for w, r in zip(written, read):
-      print(f"  written: {w.text!r}\n  read:    {r!r}")
-    print(f"  CER of the read-back text (bias {bias:g}): {100 * counts.rate:.1f}%")
+
+  writer = pretrained.DEFAULTS["synthesis"]
+  pages = [(f"written_bias{b:g}", writer, b, None) for b in (0.0, 1.0)]
+  pages += [(f"written_style{s}", writer, 1.0, str(s)) for s in (0, 1)]  # primed: section 5.5
+  real = pretrained.REAL_SYNTHESIS
+  if real in pretrained.available():
+    pages.append(("written_iam_ondb", real, 1.0, None))
+  errors = {}
+  for name, model, bias, style in pages:
+    errors[name] = _write_and_read(text, out / f"{name}.svg", model, bias, style, data_dir, seed,
+                                   attention=out / "attention.png" if name == "written_bias1"
+                                   else None)
   print(f"wrote {out / 'attention.png'} (window weights over the characters)")
+  print("read-back CER per page: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in errors.items()))
+
   from handwriting.draw.curves import plot_curves
-  model_dir = pretrained.resolve(None, "synthesis")
-  plot_curves(f"{model_dir}/metrics.jsonl", out / "training_curve.png",
-              title=f"shipped model {pretrained.DEFAULTS['synthesis']}")
-  print(f"wrote {out / 'training_curve.png'} (the shipped synthesis model's training)")
+  for model in dict.fromkeys([writer, pretrained.DEFAULTS["recognizer"],
+                              *([real, pretrained.READER_FOR.get(real)] if real in
+                                pretrained.available() else [])]):
+    if model and model in pretrained.available():
+      png = out / f"training_curve_{model}.png"
+      plot_curves(f"{pretrained.MODELS_DIR / model}/metrics.jsonl", png,
+                  title=f"shipped model {model}")
+      print(f"wrote {png} (its training)")
   print(f"demo finished in {time.perf_counter() - start:.1f} s; outputs in {out}/")
   return out
+
+
+def _write_and_read(text: str, svg: Path, model: str, bias: float, style: str | None,
+                    data_dir: Path, seed: int, attention: Path | None) -> float:
+  """Writes `text` with shipped `model` (SVG + PNG page), reads it back with the shipped reader
+  of the same data, prints both and returns the CER."""
+  from handwriting import legibility, pretrained
+  from handwriting.recognition import inference as reader_lib
+  from handwriting.recognition.metrics import char_errors
+  from handwriting.synthesis import inference as writer_lib
+  from handwriting.synthesis.commands import write_command
+
+  written = write_command(text, model, str(svg), bias=bias, seed=seed, width=LINE_WIDTH,
+                          style=style, style_text=None, data=str(data_dir), stroke_width=2.0,
+                          colour="black", plot_attention=str(attention) if attention else None,
+                          plot_density=None)
+  _page_png([w.strokes for w in written], svg.with_suffix(".png"))
+  how = f"style of synthetic line {style}, " if style is not None else ""
+  print(f"wrote {svg} and {svg.with_suffix('.png')} ({model}, {how}bias {bias:g})")
+  reader = pretrained.READER_FOR.get(model, pretrained.DEFAULTS["recognizer"])
+  r_model, r_spec = reader_lib.load(pretrained.resolve(reader, "recognizer"))
+  _, w_spec = writer_lib.read_spec(pretrained.resolve(model, "synthesis"))
+  read = reader_lib.transcribe(r_model, r_spec, legibility.reader_inputs(written, w_spec, r_spec),
+                               reader_lib.Decoder())
+  for w, r in zip(written, read):
+    print(f"  written: {w.text!r}\n  read:    {r!r}")
+  rate = char_errors([w.text for w in written], read).rate
+  print(f"  CER of the text read back by {reader}: {100 * rate:.1f}%")
+  return rate
 
 
 def _page_png(lines: list[list[np.ndarray]], path: Path, row: int = 64, gap: int = 20) -> None:

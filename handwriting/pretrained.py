@@ -11,9 +11,13 @@ from pathlib import Path
 
 MODELS_DIR = Path(__file__).parent / "models"
 # The model each command uses by default, by checkpoint kind.
-# "reader" is the recognizer that scores legibility (evaluate legibility).
-DEFAULTS = {"synthesis": "synthesis-synthetic-small", "recognizer": "recognizer-synthetic-small",
-            "reader": "recognizer-synthetic-small"}
+DEFAULTS = {"synthesis": "synthesis-synthetic-small", "recognizer": "recognizer-synthetic-small"}
+# Real handwriting (IAM-OnDB, non-commercial licence), written beside the default in the demo.
+REAL_SYNTHESIS = "synthesis-iam-ondb-small"
+# The shipped reader trained on the same data as each shipped synthesis model: it reads that
+# model's writing back (the demo; the default reader of `evaluate legibility`).
+READER_FOR = {"synthesis-synthetic-small": "recognizer-synthetic-small",
+              "synthesis-iam-ondb-small": "recognizer-synthetic-small"}
 
 
 def available() -> list[str]:
