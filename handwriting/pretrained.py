@@ -17,7 +17,7 @@ REAL_SYNTHESIS = "synthesis-iam-ondb-small"
 # The shipped reader trained on the same data as each shipped synthesis model: it reads that
 # model's writing back (the demo; the default reader of `evaluate legibility`).
 READER_FOR = {"synthesis-synthetic-small": "recognizer-synthetic-small",
-              "synthesis-iam-ondb-small": "recognizer-synthetic-small"}
+              "synthesis-iam-ondb-small": "reader-iam-ondb-online-small"}
 
 
 def available() -> list[str]:
