@@ -119,7 +119,8 @@ def plot(scores: Sequence[BiasScore], path: str | os.PathLike[str], title: str) 
   ax.plot(b, [100 * s.cer for s in scores], "o-", label="CER")
   ax.plot(b, [100 * s.wer for s in scores], "s--", label="WER")
   ax.set(xlabel="sampling bias b (Graves 2013, eqs 61-62)", ylabel="error rate (%)",
-         title=title, ylim=(0, None))
+         ylim=(0, None))
+  ax.set_title(title, fontsize=9)
   ax.grid(alpha=0.3)
   ax.legend()
   fig.tight_layout()
@@ -147,5 +148,5 @@ def run(synthesis_dir: str, reader_dir: str, texts_path: str, biases: Sequence[f
             "scores": [dataclasses.asdict(s) for s in scores]}
   (out / "legibility.json").write_text(json.dumps(result, indent=1))
   plot(scores, out / "legibility.png",
-       f"{Path(synthesis_dir).name} read by {Path(reader_dir).name}")
+       f"{Path(synthesis_dir).name}\nread by {Path(reader_dir).name}")
   return scores
