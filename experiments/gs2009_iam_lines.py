@@ -129,16 +129,8 @@ def build(opts: Options) -> list[Experiment]:
   data, (train_split, valid_split, test_split), note = iam_data(opts)
   name = "gs2009_iam_lines" + ("_smoke" if opts.smoke else "")
   workdir = str(opts.work / name)
-  splits = (f"--config.train_split={train_split}", f"--config.eval_split={valid_split}")
-  if opts.smoke:
-    train = reproduce.train_args("recognizer", data, workdir, "tiny", *splits,
-                                 f"--config.num_steps={SMOKE_STEPS}", "--config.eval_every=20",
-                                 "--config.max_width=1024", "--config.pad_multiple=256",
-                                 *opts.overrides)
-    network = f"MDLSTM 2, 4, 8 cells (tiny preset), {SMOKE_STEPS} steps"
-  else:
-    train = reproduce.train_args("recognizer", data, workdir, "iam", *splits, *opts.overrides)
-    network = "MDLSTM hierarchy 2, 10, 50 cells, reduction 64 x 8 (`--preset iam`)"
+  train, network = reproduce.mdlstm_train(opts, data, workdir, train_split, valid_split,
+                                          SMOKE_STEPS)
   return [Experiment(name=name, table=TABLE, variant=opts.variant, network=network, data=data,
                      workdir=workdir, train=train, paper=PAPER, lm_split=train_split, note=note,
                      evaluations=reproduce.recognizer_evaluations(workdir, data.prepared,

@@ -31,17 +31,7 @@ def build(opts: Options) -> list[Experiment]:
   data = reproduce.iam_ondb_data(opts, "official", render_height=HEIGHT)
   name = "gs2009_iam_ondb_images" + ("_smoke" if opts.smoke else "")
   workdir = str(opts.work / name)
-  splits = (f"--config.train_split={TRAIN}", f"--config.eval_split={VALID}")
-  if opts.smoke:
-    # Widths padded to multiples of 256: few compiled shapes, so a CPU run is mostly training.
-    train = reproduce.train_args("recognizer", data, workdir, "tiny", *splits,
-                                 f"--config.num_steps={SMOKE_STEPS}", "--config.eval_every=20",
-                                 "--config.max_width=1024", "--config.pad_multiple=256",
-                                 *opts.overrides)
-    network = f"MDLSTM 2, 4, 8 cells (tiny preset), {SMOKE_STEPS} steps"
-  else:
-    train = reproduce.train_args("recognizer", data, workdir, "iam", *splits, *opts.overrides)
-    network = "MDLSTM hierarchy 2, 10, 50 cells, reduction 64 x 8 (`--preset iam`)"
+  train, network = reproduce.mdlstm_train(opts, data, workdir, TRAIN, VALID, SMOKE_STEPS)
   return [Experiment(name=name, table=TABLE, variant=opts.variant, network=network, data=data,
                      workdir=workdir, train=train, paper=PAPER, lm_split=TRAIN,
                      evaluations=reproduce.recognizer_evaluations(workdir, data.prepared, TEST))]

@@ -168,6 +168,21 @@ def train_args(model: str, data: Data, workdir: str, preset: str, *overrides: st
           *overrides)
 
 
+def mdlstm_train(opts: Options, data: Data, workdir: str, train_split: str, valid_split: str,
+                 smoke_steps: int) -> tuple[tuple[str, ...], str]:
+  """(train args, network label) of the G&S 2009 MDLSTM recipe: the `iam` preset, or in
+  cpu_smoke the tiny one on widths padded to multiples of 256 (few compiled shapes, so a CPU
+  run is mostly training)."""
+  splits = (f"--config.train_split={train_split}", f"--config.eval_split={valid_split}")
+  if opts.smoke:
+    return (train_args("recognizer", data, workdir, "tiny", *splits,
+                       f"--config.num_steps={smoke_steps}", "--config.eval_every=20",
+                       "--config.max_width=1024", "--config.pad_multiple=256", *opts.overrides),
+            f"MDLSTM 2, 4, 8 cells (tiny preset), {smoke_steps} steps")
+  return (train_args("recognizer", data, workdir, "iam", *splits, *opts.overrides),
+          "MDLSTM hierarchy 2, 10, 50 cells, reduction 64 x 8 (`--preset iam`)")
+
+
 def recognizer_evaluations(workdir: str, prepared: str, split: str) -> tuple[Evaluation, ...]:
   """CER/WER on `split`: greedy, and beam 10 with a 4-gram character LM on workdir/LM_TEXTS."""
   base = ("evaluate", "recognizer", "--workdir", workdir, "--data", prepared, "--split", split)
