@@ -139,7 +139,12 @@ def _sweep_bwd(height, clip, residuals, dh_out_SxKxCxM):
   # Weight gradients: sums over every pixel of every diagonal, one contraction each.
   h_in_SxKx2CxM = jnp.concatenate(
       [jax.vmap(lambda a: _down(a, height))(h_prev_S), h_prev_S], axis=2)
-  dw_hT = jnp.einsum("skgm,skdm->kgd", d_pre_SxKxGxM, h_in_SxKx2CxM)
+  def pixels_minor(a_SxKxFxM: Array) -> Array:  # -> [K, F, S*M]
+    S, K, F, M = a_SxKxFxM.shape
+    return jnp.transpose(a_SxKxFxM, (1, 2, 0, 3)).reshape(K, F, S * M)
+  # Spelled as a batched matmul over one pixel axis: XLA's CPU dot for the two-axis contraction
+  # "skgm,skdm->kgd" measured 3x slower.
+  dw_hT = jnp.einsum("kgn,kdn->kgd", pixels_minor(d_pre_SxKxGxM), pixels_minor(h_in_SxKx2CxM))
   dpeep = None
   if peep is not None:
     c_up_S = jax.vmap(lambda a: _down(a, height))(c_prev_S)
