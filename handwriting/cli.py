@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 from collections.abc import Sequence
 
 
@@ -259,9 +258,7 @@ def _legibility(args: argparse.Namespace) -> None:
   if not args.texts:
     raise DataError("--texts", "evaluate legibility needs --texts FILE (one text per line)")
   synthesis = pretrained.resolve(args.synthesis, "synthesis")
-  default_reader = pretrained.READER_FOR.get(Path(synthesis).name,
-                                             pretrained.DEFAULTS["recognizer"])
-  reader = pretrained.resolve(args.reader or default_reader, "recognizer")
+  reader = pretrained.resolve(args.reader or pretrained.reader_for(synthesis), "recognizer")
   scores = legibility.run(synthesis, reader, args.texts, args.bias, args.out,
                           _decoder(args, reader), seed=args.seed)
   for s in scores:

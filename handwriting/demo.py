@@ -4,13 +4,13 @@ Prepares the synthetic Hershey handwriting set and draws a few of its lines; wri
 handwriting with the synthesis models shipped in the package (SVG and PNG pages: real
 handwriting from the IAM-OnDB model at two biases, and the synthetic-data model plain and in two
 styles primed from the synthetic lines); reads every page back with the shipped reader of the
-same data and
-prints the recognised text beside the input with its CER; saves the attention plot and the
-training curves of the shipped models.
+same data and prints the recognised text beside the input with its CER; saves the attention plot
+and the training curves of the shipped models.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from pathlib import Path
@@ -83,8 +83,8 @@ def _write_and_read(text: str, svg: Path, model: str, bias: float, style: str | 
   _page_png([w.strokes for w in written], svg.with_suffix(".png"))
   how = f"style of synthetic line {style}, " if style is not None else ""
   print(f"wrote {svg} and {svg.with_suffix('.png')} ({model}, {how}bias {bias:g})")
-  reader = pretrained.READER_FOR.get(model, pretrained.DEFAULTS["recognizer"])
-  r_model, r_spec = reader_lib.load(pretrained.resolve(reader, "recognizer"))
+  reader = pretrained.reader_for(model)
+  r_model, r_spec = _load_reader(reader)
   _, w_spec = writer_lib.read_spec(pretrained.resolve(model, "synthesis"))
   read = reader_lib.transcribe(r_model, r_spec, legibility.reader_inputs(written, w_spec, r_spec),
                                reader_lib.Decoder())
@@ -93,6 +93,13 @@ def _write_and_read(text: str, svg: Path, model: str, bias: float, style: str | 
   rate = char_errors([w.text for w in written], read).rate
   print(f"  CER of the text read back by {reader}: {100 * rate:.1f}%")
   return rate
+
+
+@functools.lru_cache(maxsize=None)  # each shipped reader reads several pages: loaded once
+def _load_reader(name: str):
+  from handwriting import pretrained
+  from handwriting.recognition import inference as reader_lib
+  return reader_lib.load(pretrained.resolve(name, "recognizer"))
 
 
 def _page_png(lines: list[list[np.ndarray]], path: Path, row: int = 64, gap: int = 20) -> None:

@@ -66,9 +66,8 @@ def reader_inputs(written: Sequence[writer_lib.Written], writer: ModelSpec,
   scale = float(np.mean(reader.stroke_std / writer.stroke_std))
   out = []
   for w in written:
-    raw = strokes_lib.denormalize(w.ink_Nx3, writer.stroke_mean, writer.stroke_std)
+    raw = writer_lib.raw_offsets(writer, w.ink_Nx3)
     raw[:, :2] *= scale
-    raw[-1, 2] = 1.0  # the line ends with a pen lift, as every recorded line does
     out.append(strokes_lib.normalize(raw, reader.stroke_mean, reader.stroke_std))
   return out
 

@@ -23,6 +23,12 @@ READER_FOR = {"synthesis-synthetic-small": "recognizer-synthetic-small",
               "synthesis-iam-ondb-small": "reader-iam-ondb-online-small"}
 
 
+def reader_for(synthesis: str) -> str:
+  """The shipped reader of a synthesis model's data (its folder name); the default recognizer
+  for a model that is not shipped."""
+  return READER_FOR.get(Path(synthesis).name, DEFAULTS["recognizer"])
+
+
 def available() -> list[str]:
   if not MODELS_DIR.is_dir():
     return []

@@ -35,19 +35,19 @@ Peep = tuple[Array, Array, Array] | None  # w_ci [K,C,1], w_cf [2,K,C,1], w_co [
 # The forward step is the cells' own `mdlstm_gates`; only the backward pass is written here.
 
 
-def _down(a_KxCxM: Array, height: int) -> Array:
+def _down(a_xM: Array, height: int) -> Array:
   """Row i of each image gets row i - 1 (row 0 the zero outside state): the pixel above, read
-  from the previous diagonal."""
-  K, C, M = a_KxCxM.shape
-  a = a_KxCxM.reshape(K, C, M // height, height)
-  return jnp.pad(a, [(0, 0), (0, 0), (0, 0), (1, 0)])[..., :height].reshape(K, C, M)
+  from the previous diagonal. Any leading axes; M = B * height is the last."""
+  *lead, M = a_xM.shape
+  a = a_xM.reshape(*lead, M // height, height)
+  return jnp.pad(a, [(0, 0)] * (len(lead) + 1) + [(1, 0)])[..., :height].reshape(*lead, M)
 
 
-def _up(d_KxCxM: Array, height: int) -> Array:
+def _up(d_xM: Array, height: int) -> Array:
   """Transpose of `_down`: row i gets row i + 1, the last row zero."""
-  K, C, M = d_KxCxM.shape
-  d = d_KxCxM.reshape(K, C, M // height, height)
-  return jnp.pad(d, [(0, 0), (0, 0), (0, 0), (0, 1)])[..., 1:].reshape(K, C, M)
+  *lead, M = d_xM.shape
+  d = d_xM.reshape(*lead, M // height, height)
+  return jnp.pad(d, [(0, 0)] * (len(lead) + 1) + [(0, 1)])[..., 1:].reshape(*lead, M)
 
 
 def _clip(d: Array, clip: float | None) -> Array:
@@ -137,8 +137,7 @@ def _sweep_bwd(height, clip, residuals, dh_out_SxKxCxM):
       reverse=True)
 
   # Weight gradients: sums over every pixel of every diagonal, one contraction each.
-  h_in_SxKx2CxM = jnp.concatenate(
-      [jax.vmap(lambda a: _down(a, height))(h_prev_S), h_prev_S], axis=2)
+  h_in_SxKx2CxM = jnp.concatenate([_down(h_prev_S, height), h_prev_S], axis=2)
   def pixels_minor(a_SxKxFxM: Array) -> Array:  # -> [K, F, S*M]
     S, K, F, M = a_SxKxFxM.shape
     return jnp.transpose(a_SxKxFxM, (1, 2, 0, 3)).reshape(K, F, S * M)
@@ -147,7 +146,7 @@ def _sweep_bwd(height, clip, residuals, dh_out_SxKxCxM):
   dw_hT = jnp.einsum("kgn,kdn->kgd", pixels_minor(d_pre_SxKxGxM), pixels_minor(h_in_SxKx2CxM))
   dpeep = None
   if peep is not None:
-    c_up_S = jax.vmap(lambda a: _down(a, height))(c_prev_S)
+    c_up_S = _down(c_prev_S, height)
     d_i, d_fu, d_fl, d_o = (d_pre_SxKxGxM[:, :, k * C:(k + 1) * C] for k in (0, 1, 2, 4))
     def total(a: Array) -> Array:  # [S, K, C, M] -> [K, C, 1]
       return a.sum(axis=(0, 3))[..., None]

@@ -73,11 +73,17 @@ class Written:
   finished: bool  # end-of-text detected before the step cap
 
 
-def to_strokes(spec: ModelSpec, ink_Nx3: np.ndarray) -> list[np.ndarray]:
+def raw_offsets(spec: ModelSpec, ink_Nx3: np.ndarray) -> np.ndarray:
+  """A written line's offsets [N, 3] in the data's own units, ending with a pen lift (as every
+  recorded line does)."""
   raw = strokes_lib.denormalize(np.asarray(ink_Nx3, np.float32), spec.stroke_mean,
                                 spec.stroke_std)
-  raw[-1, 2] = 1.0  # the line ends with a pen lift
-  return strokes_lib.offsets_to_strokes(raw)
+  raw[-1, 2] = 1.0
+  return raw
+
+
+def to_strokes(spec: ModelSpec, ink_Nx3: np.ndarray) -> list[np.ndarray]:
+  return strokes_lib.offsets_to_strokes(raw_offsets(spec, ink_Nx3))
 
 
 def encode(alphabet: Alphabet, texts: Sequence[str]) -> list[np.ndarray]:
