@@ -19,6 +19,7 @@ from handwriting.synthesis.configs import get_config as synthesis_config
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 sys.path.insert(0, str(EXPERIMENTS))
 import reproduce  # noqa: E402  (experiments/ is not a package)
+import results  # noqa: E402
 
 COMBINATIONS = [(s, v) for s in reproduce.SCRIPTS for v in reproduce.VARIANTS]
 
@@ -112,7 +113,7 @@ def test_figures_are_parsed_from_what_evaluate_prints(monkeypatch, capsys):
   monkeypatch.setattr(commands, "evaluate_command", lambda *a: {
     "step": 1200, "lines": 37, "nll": -1041.04, "loss": -1.23456, "sse": 0.41234})
   assert cli.main(["evaluate", "prediction", "--workdir", "w", "--data", "d"]) == 0
-  f = reproduce.parse_figures(capsys.readouterr().out)
+  f = results.parse_figures(capsys.readouterr().out)
   assert f == {"step": 1200, "split": "valid", "lines": 37, "nats_per_sequence": -1041.0,
                "nats_per_point": -1.2346, "sse_per_point": 0.4123}
 
@@ -124,7 +125,7 @@ def test_figures_are_parsed_from_what_evaluate_prints(monkeypatch, capsys):
     "examples": [("a line", "a lime")]})
   assert cli.main(["evaluate", "recognizer", "--workdir", "w", "--data", "d",
                    "--split", "testset_f"]) == 0
-  f = reproduce.parse_figures(capsys.readouterr().out)
+  f = results.parse_figures(capsys.readouterr().out)
   assert f["split"] == "testset_f" and (f["lines"], f["skipped"], f["step"]) == (410, 3, 4000)
   np.testing.assert_allclose([f["cer"], f["wer"]], [0.0712, 0.2496])
 
@@ -133,17 +134,17 @@ def test_the_last_summary_wins_and_missing_one_raises():
   text = ("synthesis step 5 on valid (3 lines): log-loss -1.0 nats/sequence, -0.1000 nats/point, "
           "SSE 0.5000 per point (normalised offsets)\n"
           "recognizer step 7 on test (2 lines, 0 skipped): CER nan% WER 100.00%\n")
-  f = reproduce.parse_figures(text)
+  f = results.parse_figures(text)
   assert f["step"] == 7 and np.isnan(f["cer"]) and f["wer"] == 1.0
   with pytest.raises(reproduce.ExperimentError, match="no evaluation summary"):
-    reproduce.parse_figures("trained synthesis to step 3 in 1 s\n")
+    results.parse_figures("trained synthesis to step 3 in 1 s\n")
 
 
 def test_train_summary_is_parsed():
-  assert reproduce.parse_trained("x\ntrained recognizer to step 40 in 12 s; eval: loss 95.14, "
+  assert results.parse_trained("x\ntrained recognizer to step 40 in 12 s; eval: loss 95.14, "
                                  "ctc_per_char 3.368, infeasible 0\n") == {
     "step": 40, "seconds": 12, "eval": {"loss": 95.14, "ctc_per_char": 3.368, "infeasible": 0.0}}
-  assert reproduce.parse_trained("trained synthesis to step 3 in 1 s\n")["eval"] == {}
+  assert results.parse_trained("trained synthesis to step 3 in 1 s\n")["eval"] == {}
 
 
 def _fake_experiment(tmp_path, calls):
@@ -183,7 +184,7 @@ def test_run_writes_final_eval_and_reuses_the_prepared_folder(tmp_path):
   assert saved["commands"]["train"].startswith("handwriting train synthesis")
   assert saved["device"]["count"] >= 1 and saved["device"]["kind"]
   assert set(saved["wall_s"]) == {"prepare", "train", "evaluate", "total"}
-  row = reproduce.markdown_row(saved)
+  row = results.markdown_row(saved)
   assert row.count(" | ") == 6 and "not a result" in row and "-1096.9 nats (paper)" in row
   assert "-300.5 nats/sequence" in row
 
@@ -193,7 +194,7 @@ def test_run_writes_final_eval_and_reuses_the_prepared_folder(tmp_path):
   assert again["earlier_calls"] == [{k: saved[k] for k in ("finished", "step", "wall_s")}]
   assert again["train_wall_s_all_calls"] == pytest.approx(
     saved["wall_s"]["train"] + again["wall_s"]["train"], abs=0.11)
-  assert "over 2 calls" in reproduce.markdown_row(again)
+  assert "over 2 calls" in results.markdown_row(again)
 
 
 def test_a_failing_step_stops_the_run(tmp_path):
