@@ -47,6 +47,30 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
   s.add_argument("--spacing", type=float, default=None,
                  help="pen sample spacing in x-heights (default 0.5; 0.25 = IAM-OnDB density)")
 
+  r = kinds.add_parser("render", help="prepared pen strokes -> scan-like line images for the "
+                                      "offline recognizer (normalised as `read` normalises scans)")
+  r.add_argument("--from", dest="sources", action="append", required=True,
+                 help="a prepared stroke folder; repeat to add further folders' training lines")
+  r.add_argument("--height", type=int, default=64, help="normalised image height in pixels")
+  r.add_argument("--copies", type=int, default=2, help="renderings per training line")
+  r.add_argument("--seed", type=int, default=0)
+  r.add_argument("--workers", type=int, default=0, help="processes (0: one per CPU core)")
+  r.add_argument("--out", required=True)
+
+  w = kinds.add_parser("written", help="texts written by a synthesis network in styles primed "
+                                       "from a stroke folder (extra training lines)")
+  w.add_argument("--lines-txt", required=True,
+                 help="IAM lines.txt (its texts, in natural form) or a file of texts, one per line")
+  w.add_argument("--exclude-forms", action="append", default=[],
+                 help="a file naming IAM ids (e.g. a measuring set's manifest): their forms' "
+                      "texts are left out; repeatable")
+  w.add_argument("--synthesis", help="synthesis workdir or shipped name (default: shipped)")
+  w.add_argument("--styles", required=True, help="prepared stroke folder to take styles from")
+  w.add_argument("--lines", type=int, default=0, help="write at most this many texts (0: all)")
+  w.add_argument("--batch", type=int, default=32)
+  w.add_argument("--seed", type=int, default=0)
+  w.add_argument("--out", required=True)
+
 
 def _prepare(args: argparse.Namespace) -> None:
   start = time.perf_counter()
@@ -59,11 +83,47 @@ def _prepare(args: argparse.Namespace) -> None:
     from handwriting.data import iam_lines
     iam_lines.prepare(args.lines_txt, args.images, args.splits, args.out, height=args.height,
                       drop_err=args.drop_err, seed=args.seed, valid_fraction=args.valid_fraction)
+  elif args.dataset == "render":
+    from handwriting.data.render_set import render_prepared
+    from handwriting.data.report import SkipReport
+    report = SkipReport()
+    summary = render_prepared(args.sources, args.out, height=args.height, copies=args.copies,
+                              seed=args.seed, workers=args.workers or None, report=report)
+    for split, n in summary["splits"].items():
+      print(f"  {split}: {n} line images")
+    report.print(saved_to=f"{args.out}/skipped.txt")
+  elif args.dataset == "written":
+    _prepare_written(args)
   else:
     from handwriting.data import synthetic
     spacing = {"spacing": args.spacing} if args.spacing else {}
     synthetic.prepare(args.out, lines=args.lines, seed=args.seed, height=args.height, **spacing)
   print(f"prepared {args.out} in {time.perf_counter() - start:.1f} s")
+
+
+def _prepare_written(args: argparse.Namespace) -> None:
+  import numpy as np
+
+  from handwriting import pretrained
+  from handwriting.data.report import SkipReport
+  from handwriting.synthesis.inference import read_spec
+  from handwriting.synthesis.written_set import form_ids, read_texts, select_texts, write_set
+  synthesis = pretrained.resolve(args.synthesis, "synthesis")
+  report = SkipReport()
+  excluded = set().union(*(form_ids(f) for f in args.exclude_forms))
+  from handwriting.data.prepared import Prepared
+  # Only characters both the writer and the styles' data know: the lines go into that data.
+  alphabet = (set(read_spec(synthesis, "synthesis")[1].alphabet.chars)
+              & set(Prepared(args.styles).alphabet.chars))
+  texts = select_texts(read_texts(args.lines_txt, report), alphabet, excluded, report)
+  if args.lines and args.lines < len(texts):
+    pick = np.random.default_rng(args.seed).choice(len(texts), args.lines, replace=False)
+    texts = [texts[i] for i in sorted(pick)]
+  print(f"writing {len(texts)} texts ({len(excluded)} forms excluded) with {synthesis}")
+  summary = write_set(synthesis, texts, args.styles, args.out, batch=args.batch, seed=args.seed,
+                      report=report)
+  print(f"  train: {summary['lines']} written lines")
+  report.print(saved_to=f"{args.out}/skipped.txt")
 
 
 def _add_show(sub: argparse._SubParsersAction) -> None:
@@ -196,6 +256,13 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
   p.add_argument("--workdir", help="trained model's workdir (default: the shipped model)")
   p.add_argument("--data", help="prepared folder (same preparation as training)")
   p.add_argument("--split", default="valid")
+  p.add_argument("--images", help="recognizer: a manifest of line images (rows "
+                                  "`image<TAB>transcription`, paths relative to it) instead of "
+                                  "--data")
+  p.add_argument("--hypotheses", help="recognizer --images: TSV of the per-line readings "
+                                      "(default: hypotheses.tsv beside the manifest's name in "
+                                      "the current folder)")
+  _add_norm_arg(p)
   _add_decoder_args(p)
   g = p.add_argument_group("legibility (write each text, read it back, score the reading)")
   g.add_argument("--synthesis", help="synthesis workdir or shipped model name "
@@ -217,6 +284,11 @@ def _add_decoder_args(p: argparse.ArgumentParser) -> None:
   p.add_argument("--insertion-bonus", type=float, default=0.0)
 
 
+def _add_norm_arg(p: argparse.ArgumentParser) -> None:
+  p.add_argument("--norm", choices=["scan", "legacy"],
+                 help="image normalisation (default: the one the reader was trained with)")
+
+
 def _decoder(args: argparse.Namespace, alphabet_of: str | None):
   from handwriting.recognition.inference import Decoder, load_lm
   from handwriting.train import read_checkpoint_meta
@@ -232,9 +304,13 @@ def _evaluate(args: argparse.Namespace) -> None:
   if args.model == "legibility":
     _legibility(args)
     return
+  if args.model == "recognizer" and args.images:
+    _evaluate_images(args)
+    return
   if not args.data:
     from handwriting.data.report import DataError
-    raise DataError("--data", f"evaluate {args.model} needs --data PREPARED_DIR")
+    raise DataError("--data", f"evaluate {args.model} needs --data PREPARED_DIR"
+                              + (" or --images MANIFEST" if args.model == "recognizer" else ""))
   if args.model == "recognizer":
     from handwriting import pretrained
     from handwriting.recognition.inference import evaluate
@@ -250,6 +326,27 @@ def _evaluate(args: argparse.Namespace) -> None:
   print(f"{args.model} step {r['step']} on {args.split} ({r['lines']} lines): "
         f"log-loss {r['nll']:.1f} nats/sequence, {r['loss']:.4f} nats/point, "
         f"SSE {r['sse']:.4f} per point (normalised offsets)")
+
+
+def _evaluate_images(args: argparse.Namespace) -> None:
+  from pathlib import Path
+
+  from handwriting import pretrained
+  from handwriting.data.report import SkipReport
+  from handwriting.recognition.files import Reader, evaluate_images
+  workdir = pretrained.resolve(args.workdir, "recognizer")
+  reader = Reader.load(workdir, args.norm)
+  out = args.hypotheses or f"hypotheses_{Path(args.images).stem}.tsv"
+  report = SkipReport()
+  r = evaluate_images(reader, args.images, _decoder(args, workdir), report, out)
+  report.print()
+  for _, ref, hyp, _ in r.rows[:5]:
+    print(f"  ref: {ref}\n  hyp: {hyp}")
+  decoding = f"beam {args.beam}" + (" + LM" if args.lm else "") if args.beam > 1 or args.lm \
+      else "greedy"
+  print(f"recognizer step {r.step} on {args.images} ({r.lines} lines, {r.skipped} skipped; "
+        f"{r.norm} normalisation, {decoding}): CER {100 * r.cer:.2f}% WER {100 * r.wer:.2f}%")
+  print(f"wrote {out}")
 
 
 def _legibility(args: argparse.Namespace) -> None:
@@ -270,28 +367,34 @@ def _legibility(args: argparse.Namespace) -> None:
 
 
 def _add_read(sub: argparse._SubParsersAction) -> None:
-  p = sub.add_parser("read", help="transcribe line images with a trained recognizer")
-  p.add_argument("images", nargs="+", help="PNG/JPEG files of text lines (any size or mode)")
+  p = sub.add_parser("read", help="transcribe images of text lines or pages with a trained "
+                                  "offline recognizer")
+  p.add_argument("images", nargs="+", help="PNG/JPEG files of text lines or of pages of several "
+                                           "lines (any size or mode)")
   p.add_argument("--workdir", help="a trained MDLSTM recognizer's workdir or shipped model name "
                                    "(default: the shipped recognizer)")
+  p.add_argument("--single-line", action="store_true",
+                 help="read each image as one line (no search for several lines)")
   p.add_argument("--plot", help="PNG of the CTC output probabilities over the first image")
+  _add_norm_arg(p)
   _add_decoder_args(p)
 
 
 def _read(args: argparse.Namespace) -> None:
   from handwriting import pretrained
-  from handwriting.recognition import inference
+  from handwriting.recognition import files, inference
   workdir = pretrained.resolve(args.workdir, "recognizer")
-  results, report = inference.read_images(workdir, args.images, _decoder(args, workdir))
+  reader = files.Reader.load(workdir, args.norm)
+  results, report = files.read_images(reader, args.images, _decoder(args, workdir),
+                                      pages=not args.single_line)
   for path, text in results:
-    print(f"{path}\t{text}")
+    print(f"{path}\t" + text.replace("\n", "\n\t"))
   if len(report):
     report.print()
   if args.plot and results:
-    from handwriting.data.images import load_line_image
-    model, spec = inference.load(workdir)
-    image = load_line_image(results[0][0], spec.config.image_height)
-    inference.plot_posteriors(model, spec, image, results[0][1], args.plot)
+    from handwriting.data.images import load_image
+    image = reader.inputs(load_image(results[0][0]), results[0][0])
+    inference.plot_posteriors(reader.model, reader.spec, image, results[0][1], args.plot)
     print(f"wrote {args.plot}")
 
 

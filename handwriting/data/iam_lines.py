@@ -7,9 +7,10 @@
 are: line id, word segmentation result (ok / err), grey level to binarise the line, number of
 components, bounding box x y w h in the form scan, and the transcription with `|` between words.
 The transcription is field 9 onward: a token may hold a space (`M Ps`), so the fields are joined
-with a space and each `|` becomes a space. Punctuation stays a separate token as IAM gives it
-("support , a"). Line images live at `lines/a01/a01-000u/a01-000u-00.png` (text-group prefix,
-form id = the first two dash parts, line id).
+with a space and each `|` becomes a space. `parse_row` keeps punctuation a separate token as IAM
+gives it ("support , a"); `prepare` stores natural text ("support, a"; data/text.py). Line images
+live at `lines/a01/a01-000u/a01-000u-00.png` (text-group prefix, form id = the first two dash
+parts, line id).
 
 Splits come from list files (LWRT's trainset.txt, validationset1.txt, ...; or form lists such as
 Aachen's), whose entries are line ids or form ids (a form id stands for all its lines), or, with no
@@ -37,6 +38,7 @@ from handwriting.data.alphabet import Alphabet
 from handwriting.data.images import load_line_image
 from handwriting.data.report import DataError, SkipReport
 from handwriting.data.splits import assign_splits, carve_by_group, read_split_lists, train_split
+from handwriting.data.text import natural_text
 
 MIN_FIELDS = 9  # id, ok/err, grey, components, x, y, w, h, transcription (1+ fields)
 _NUMERIC_FIELDS = ("grey", "components", "x", "y", "w", "h")
@@ -57,7 +59,7 @@ class LineRecord:
   grey: int  # grey level IAM used to binarise the line
   components: int  # number of connected components
   bbox: tuple[int, int, int, int]  # x, y, w, h in the form scan
-  text: str  # transcription, words separated by single spaces
+  text: str  # transcription as IAM tokenises it ("support , a"), single spaces between tokens
 
 
 def id_parts(line_or_form_id: str) -> list[str] | None:
@@ -223,17 +225,21 @@ def prepare(lines_txt: str, images: str | None, splits: str | None, out: str, he
 
   Writes images_<split>.npz (ink-convention uint8 items [W, height], extra "height"),
   texts_<split>.txt (one transcription per line, for a language model), meta.json and
-  skipped.txt. With `images` None only the index is read: texts, meta and statistics are written
-  and no image files. Splits come from the list files in `splits` (one split per list, named by
-  its file stem) or, with `splits` None, from `carve_splits(seed, valid_fraction)`. `drop_err`
-  leaves out lines whose word segmentation failed (reported as "err segmentation"). The alphabet
-  is that of the training split (`splits.train_split`), or of all splits when there is none.
+  skipped.txt. Transcriptions are stored as natural text (`text.natural_text`: "support, a",
+  not IAM's "support , a"), the text as written on the page, so a reader learns and is scored on
+  that; meta.json says so ("text_form": "natural"). With `images` None only the index is read:
+  texts, meta and statistics are written and no image files. Splits come from the list files in
+  `splits` (one split per list, named by its file stem) or, with `splits` None, from
+  `carve_splits(seed, valid_fraction)`. `drop_err` leaves out lines whose word segmentation
+  failed (reported as "err segmentation"). The alphabet is that of the training split
+  (`splits.train_split`), or of all splits when there is none.
   Returns a summary (split counts, skip count and reasons, alphabet, unassigned line count).
   """
   start = time.perf_counter()
   out_dir = Path(out)
   print(f"prepare iam: {lines_txt} -> {out_dir}")
   records, report = parse_lines_txt(lines_txt)
+  records = [dataclasses.replace(r, text=natural_text(r.text)) for r in records]
   n_err = sum(not r.ok for r in records)
   print(f"  index: {len(records)} lines in {len({r.form for r in records})} forms "
         f"({len(records) - n_err} ok, {n_err} err)")
@@ -256,8 +262,8 @@ def prepare(lines_txt: str, images: str | None, splits: str | None, out: str, he
   train, alphabet = _alphabet(texts)
   counts = {split: len(recs) for split, recs in by_split.items()}
   store.write_meta(out_dir, {
-    "source": "iam", "alphabet": alphabet.chars, "splits": counts, "train_split": train,
-    "drop_err": drop_err, "images": images is not None,
+    "source": "iam", "text_form": "natural", "alphabet": alphabet.chars, "splits": counts,
+    "train_split": train, "drop_err": drop_err, "images": images is not None,
     "image_height": height if images is not None else None, "lines_txt": str(lines_txt),
     "split_source": how, "seed": seed, "valid_fraction": valid_fraction})
   report.write(out_dir / "skipped.txt")

@@ -169,9 +169,34 @@ def to_float(ink_HxW: np.ndarray) -> np.ndarray:
   return np.asarray(ink_HxW, dtype=np.float32) / 255.0
 
 
+IMAGE_NORMS = ("scan", "legacy")
+
+
+def line_input(paper_HxW: np.ndarray, height: int, norm: str = "scan",
+               name: str | os.PathLike[str] = "image") -> np.ndarray:
+  """A paper-convention line image -> the network's ink-convention uint8 [height, W'].
+
+  `norm` "scan": the one normalisation of data/line_norm.py (contrast, binarisation, clean-up,
+  deskew, deslant, crop, height), which readers trained on `prepare render` data read with;
+  "legacy": crop at INK_THRESHOLD and resize, what readers trained before it expect. A blank
+  image raises DataError(name, "blank image: ...").
+  """
+  if norm == "scan":
+    from handwriting.data.line_norm import BlankImage, normalize_line
+    try:
+      return normalize_line(paper_HxW, height)
+    except BlankImage as e:
+      raise DataError(name, str(e)) from None
+  if norm != "legacy":
+    raise ValueError(f"image normalisation must be one of {', '.join(IMAGE_NORMS)}, not {norm!r}")
+  if ink_box(paper_HxW) is None:
+    raise DataError(name, f"blank image: no pixel darker than {INK_THRESHOLD}")
+  return normalize_height(crop_to_ink(paper_HxW), height)
+
+
 def load_line_image(path: str | os.PathLike[str], height: int, crop: bool = True,
                     stretch: bool = False) -> np.ndarray:
-  """One line image file -> ink-convention uint8 [height, W'] ready for the network.
+  """One line image file -> ink-convention uint8 [height, W'] (the "legacy" normalisation).
 
   Loads (see load_image), optionally stretches the contrast, checks that some ink is there,
   optionally crops to the ink with a margin, then normalises the height. A blank image raises

@@ -1,5 +1,5 @@
 """Using a trained reader: load it, transcribe inputs (greedy or beam search with a character
-LM), evaluate CER/WER on a prepared split, read image files."""
+LM), evaluate CER/WER on a prepared split (image files: recognition/files.py)."""
 
 from __future__ import annotations
 
@@ -129,25 +129,6 @@ def evaluate(workdir: str | os.PathLike[str], data: str, split: str, decoder: De
   return {"cer": c.rate, "wer": w.rate, "lines": len(refs), "skipped": len(task.report),
           "step": meta["step"],
           "char_edits": c.edits, "chars": c.ref_len, "examples": list(zip(refs, hyps))[:5]}
-
-
-def read_images(workdir: str | os.PathLike[str], paths: Sequence[str], decoder: Decoder
-                ) -> tuple[list[tuple[str, str]], SkipReport]:
-  """Transcriptions of image files (any PNG/JPEG mode), height-normalised as in training; a
-  bad file is reported and skipped."""
-  from handwriting.data.images import load_line_image
-  model, spec = load(workdir)
-  if spec.input_kind != "images":
-    raise CheckpointError(f"{workdir} holds an online (pen stroke) reader: it cannot read images")
-  report, ok, images = SkipReport(), [], []
-  for p in paths:
-    try:
-      images.append(load_line_image(p, spec.config.image_height))
-      ok.append(p)
-    except DataError as e:
-      report.add(e)
-  texts = transcribe(model, spec, images, decoder) if images else []
-  return list(zip(ok, texts)), report
 
 
 def plot_posteriors(model: nnx.Module, spec: RecognizerSpec, image_HxW: np.ndarray, text: str,

@@ -55,6 +55,10 @@ class RecognizerSpec:
   alphabet: Alphabet
   stroke_mean: np.ndarray | None = None
   stroke_std: np.ndarray | None = None
+  # How an image file becomes the network's input (data/images.py `line_input`): "scan" (the
+  # one normalisation of data/line_norm.py) for readers trained on `prepare render` folders,
+  # "legacy" (crop at a fixed threshold, resize) for those trained before it existed.
+  image_norm: str = "legacy"
 
   name = "recognizer"
 
@@ -67,6 +71,8 @@ class RecognizerSpec:
 
   def checkpoint_meta(self) -> dict[str, Any]:
     meta: dict[str, Any] = {"alphabet": self.alphabet.chars, "input_kind": self.input_kind}
+    if self.input_kind == "images":
+      meta["image_norm"] = self.image_norm
     if self.stroke_mean is not None:
       meta.update(stroke_mean=self.stroke_mean.tolist(), stroke_std=self.stroke_std.tolist())
     return meta
@@ -76,7 +82,8 @@ class RecognizerSpec:
     info = meta["task_meta"]
     stats = [np.asarray(info[k], np.float32) if k in info else None
              for k in ("stroke_mean", "stroke_std")]
-    return cls(ml_collections.ConfigDict(meta["config"]), Alphabet(info["alphabet"]), *stats)
+    return cls(ml_collections.ConfigDict(meta["config"]), Alphabet(info["alphabet"]), *stats,
+               image_norm=info.get("image_norm", "legacy"))
 
   def batch(self, inputs: list[np.ndarray], labels: list[np.ndarray], weight: np.ndarray,
             label_length: int | None = None) -> dict[str, np.ndarray]:
@@ -108,7 +115,8 @@ class RecognitionTask(RecognizerSpec):
     mean = std = None
     if config.model_type == "online":
       mean, std = data.stroke_stats
-    super().__init__(config, data.alphabet, mean, std)
+    super().__init__(config, data.alphabet, mean, std,
+                     image_norm=data.meta.get("image_norm", "legacy"))
     self.report = SkipReport()
     self.train, self.eval = load_splits(config, lambda split: self.load(data, split))
     if self.train is not None:

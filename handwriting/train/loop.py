@@ -356,9 +356,12 @@ def _warm_start(state: TrainState, task: Task, source: str, tx: optax.GradientTr
     ours = json.loads(json.dumps(task.checkpoint_meta()))
     if meta.get("task_meta") != ours:
       differ = sorted(k for k in ours if meta.get("task_meta", {}).get(k) != ours[k])
-      raise ckpt.CheckpointError(
-        f"--config.init_from={source}: its {', '.join(differ)} differ from this data's; start "
-        "from a model trained on data prepared the same way")
+      # A field the source predates (e.g. image_norm) may change: fine-tuning to new inputs.
+      differ = [k for k in differ if k in meta.get("task_meta", {})]
+      if differ:
+        raise ckpt.CheckpointError(
+          f"--config.init_from={source}: its {', '.join(differ)} differ from this data's; start "
+          "from a model trained on data prepared the same way")
   params = nnx.to_pure_dict(nnx.state(model, nnx.Param))
   tqdm.write(f"starting from the parameters of {source} (step {meta['step']})")
   state = TrainState(state.step, params, tx.init(params), state.rest)

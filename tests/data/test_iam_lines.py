@@ -7,6 +7,7 @@ from PIL import Image, ImageDraw
 from handwriting.data import iam_lines, store
 from handwriting.data.images import crop_to_ink, load_line_image, normalize_height
 from handwriting.data.report import DataError, SkipReport
+from handwriting.data.text import natural_text
 
 HEADER = """\
 #--- lines.txt ---------------------------------------------------------------#
@@ -194,7 +195,7 @@ def test_prepare_with_images_writes_ragged_images_and_reports_skips(iam, tmp_pat
   recs, _ = _records_by_id(lines_txt)
   for line_id, (split, img_WxH, text) in items.items():
     assert img_WxH.dtype == np.uint8 and img_WxH.shape[1] == 24  # [W, height]
-    assert text == recs[line_id].text
+    assert text == natural_text(recs[line_id].text)  # stored as natural text, not IAM's tokens
     expected = load_line_image(iam_lines.image_path(images, line_id), 24).T
     np.testing.assert_array_equal(img_WxH, expected)
   # The RGBA and 16-bit files decode to the grey drawing they were made from.
@@ -210,6 +211,7 @@ def test_prepare_with_images_writes_ragged_images_and_reports_skips(iam, tmp_pat
   assert any(str(iam_lines.image_path(images, "a01-003-02")) in s for s in skipped)
   meta = store.read_meta(out)
   assert meta["source"] == "iam" and meta["image_height"] == 24 and meta["images"] is True
+  assert meta["text_form"] == "natural" and items["c03-020x-00"][2] == "sole, a baked leg of mutton"
   assert meta["splits"] == summary["splits"] and meta["drop_err"] is False
   train_texts = [items[i][2] for i in items if items[i][0] == "train"]
   assert meta["alphabet"] == "".join(sorted(set("".join(train_texts))))
@@ -242,7 +244,8 @@ def test_prepare_without_images_writes_texts_only(iam, tmp_path, capsys):
     assert len(lines) == n
     all_texts += lines
   recs, _ = _records_by_id(iam[0])
-  assert sorted(all_texts) == sorted(r.text for r in recs.values())
+  assert sorted(all_texts) == sorted(natural_text(r.text) for r in recs.values())
+  assert 'He said: "No!"' in all_texts and "sole, a baked leg of mutton" in all_texts
   meta = json.loads((out / "meta.json").read_text())
   assert meta["images"] is False and meta["image_height"] is None
   assert summary["skipped"] == len(BAD_ROWS)

@@ -1,0 +1,160 @@
+"""Reading image files with a trained offline reader: single lines, pages of several lines, and
+manifests of line images with their transcriptions (`evaluate recognizer --images`).
+
+Every image goes through the reader's own normalisation (`spec.image_norm`, data/images.py
+`line_input`), the one it was trained with, unless the caller asks for another. A bad file is
+reported by name with its reason and skipped; the other files are still read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from flax import nnx
+
+from handwriting.data.images import line_input, load_image
+from handwriting.data.report import DataError, SkipReport
+from handwriting.recognition.inference import Decoder, load_with_meta, transcribe
+from handwriting.recognition.metrics import char_errors, word_errors
+from handwriting.recognition.task import RecognizerSpec
+from handwriting.train.checkpoint import CheckpointError
+
+ImageLike = str | os.PathLike[str] | np.ndarray
+
+
+@dataclasses.dataclass
+class Reader:
+  """A loaded offline reader: model, spec and how it normalises images."""
+
+  model: nnx.Module
+  spec: RecognizerSpec
+  step: int
+  norm: str
+
+  @classmethod
+  def load(cls, workdir: str | os.PathLike[str], norm: str | None = None) -> Reader:
+    """`norm` None: the normalisation the reader was trained with."""
+    model, spec, meta = load_with_meta(workdir)
+    if spec.input_kind != "images":
+      raise CheckpointError(f"{workdir} holds an online (pen stroke) reader: it cannot read "
+                            "images")
+    return cls(model, spec, int(meta["step"]), norm or spec.image_norm)
+
+  def inputs(self, paper_HxW: np.ndarray, name: str | os.PathLike[str]) -> np.ndarray:
+    return line_input(paper_HxW, self.spec.config.image_height, self.norm, name)
+
+  def transcribe(self, inputs: Sequence[np.ndarray], decoder: Decoder) -> list[str]:
+    return transcribe(self.model, self.spec, inputs, decoder)
+
+
+def _paper(image: ImageLike) -> tuple[np.ndarray, str]:
+  """(paper-convention uint8 [H, W], a name for messages) of a path or an array."""
+  if isinstance(image, np.ndarray):
+    a = np.asarray(image)
+    if a.ndim == 3:  # colour: ITU-R 601-2 luma, as Pillow converts
+      a = a[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    if a.ndim != 2 or min(a.shape) < 2:
+      raise DataError("array", f"not a line image: shape {np.shape(image)}")
+    if a.dtype != np.uint8:
+      a = np.clip(a * (255.0 if a.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    return a, "array"
+  return load_image(image), str(image)
+
+
+def read_images(reader: Reader, images: Sequence[ImageLike], decoder: Decoder,
+                pages: bool = True) -> tuple[list[tuple[str, str]], SkipReport]:
+  """(name, text) per readable image and a report of the unreadable ones.
+
+  With `pages`, an image holding several text lines is cut into its lines (data/segment.py)
+  and the text has one line per text line, top to bottom; a single line stays one line.
+  """
+  from handwriting.data.segment import split_lines
+  report, names, line_counts, inputs = SkipReport(), [], [], []
+  for image in images:
+    try:
+      paper_HxW, name = _paper(image)
+      lines = split_lines(paper_HxW) if pages else [paper_HxW]
+      ready = []
+      for k, line_HxW in enumerate(lines):
+        try:
+          ready.append(reader.inputs(line_HxW, name))
+        except DataError:
+          if len(lines) == 1:
+            raise
+          report.skip(f"{name} line {k + 1}", "blank after normalisation")
+      if not ready:
+        raise DataError(name, "no readable line found")
+    except DataError as e:
+      report.add(e)
+      continue
+    names.append(name)
+    line_counts.append(len(ready))
+    inputs.extend(ready)
+  texts = reader.transcribe(inputs, decoder) if inputs else []
+  out, at = [], 0
+  for name, n in zip(names, line_counts):
+    out.append((name, "\n".join(texts[at:at + n])))
+    at += n
+  return out, report
+
+
+@dataclasses.dataclass
+class ImageEvaluation:
+  """Figures of `evaluate_images`; rates are corpus level (total edits / total length)."""
+
+  cer: float
+  wer: float
+  lines: int
+  skipped: int
+  chars: int
+  char_edits: int
+  step: int
+  norm: str
+  rows: list[tuple[str, str, str, float]]  # image, reference, hypothesis, line CER
+
+
+def evaluate_images(reader: Reader, manifest: str | os.PathLike[str], decoder: Decoder,
+                    report: SkipReport | None = None,
+                    hypotheses: str | os.PathLike[str] | None = None) -> ImageEvaluation:
+  """CER / WER of `reader` on the line images of a manifest (data/manifest.py), each image one
+  line (no page segmentation). Texts are compared in `comparison_form` (data/text.py): natural
+  text, spaces before punctuation ignored. Writes image, reference, hypothesis and line CER as
+  TSV to `hypotheses` when given. Unreadable rows are reported in `report` and skipped."""
+  from handwriting.data.manifest import read_manifest
+  from handwriting.data.text import comparison_form
+  rows, manifest_report = read_manifest(manifest)
+  report = SkipReport() if report is None else report
+  report.items.extend(manifest_report.items)
+  refs, inputs, names = [], [], []
+  for row in rows:
+    try:
+      paper_HxW, name = _paper(row.image)
+      inputs.append(reader.inputs(paper_HxW, name))
+    except DataError as e:
+      report.add(e)
+      continue
+    refs.append(comparison_form(row.text))
+    names.append(str(row.image))
+  if not refs:
+    raise DataError(manifest, "no readable line image")
+  hyps = [comparison_form(h) for h in reader.transcribe(inputs, decoder)]
+  c, w = char_errors(refs, hyps), word_errors(refs, hyps)
+  per_line = [(n, r, h, char_errors([r], [h]).rate) for n, r, h in zip(names, refs, hyps)]
+  if hypotheses is not None:
+    _write_tsv(Path(hypotheses), per_line)
+  return ImageEvaluation(c.rate, w.rate, len(refs), len(report), c.ref_len, c.edits,
+                         reader.step, reader.norm, per_line)
+
+
+def _write_tsv(path: Path, rows: list[tuple[str, str, str, float]]) -> None:
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = path.with_name(path.name + ".tmp")
+  with open(tmp, "w", encoding="utf-8") as f:
+    f.write("# image\treference\thypothesis\tline CER\n")
+    for name, ref, hyp, cer in rows:
+      f.write(f"{name}\t{ref}\t{hyp}\t{cer:.4f}\n")
+  os.replace(tmp, path)
