@@ -23,19 +23,16 @@ Only aggregate statistics are written; no image or text of the measuring set.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from handwriting.data.images import line_input, load_image  # noqa: E402
-from handwriting.data.line_norm import _best_angle, _points, darkness, otsu_threshold  # noqa: E402
-from handwriting.data.manifest import read_manifest  # noqa: E402
-from handwriting.data.prepared import Prepared  # noqa: E402
-from handwriting.data.scanlike import render_scanlike  # noqa: E402
-from handwriting.data.strokes import offsets_to_strokes  # noqa: E402
+from handwriting.data.images import line_input, load_image
+from handwriting.data.line_norm import _best_angle, _points, darkness, otsu_threshold
+from handwriting.data.manifest import read_manifest
+from handwriting.data.prepared import Prepared
+from handwriting.data.scanlike import render_scanlike
+from handwriting.data.strokes import offsets_to_strokes
 
 MEASURES = ("body height (px)", "ink grey", "paper grey", "soft edge per ink px",
             "slant (deg)", "vertical margin / body", "stroke width at h=64 (px)")
@@ -119,6 +116,7 @@ def figure(stats: dict[str, np.ndarray], path: str) -> None:
     ax.set_title(m)
   axes.flat[-1].axis("off")
   axes.flat[0].legend(fontsize=8)
+  axes.flat[len(MEASURES) - 1].legend(fontsize=7)  # the only panel with the legacy scans
   fig.suptitle("real scans vs renderings (10/50/90 % in RESULTS.md)")
   fig.tight_layout()
   Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -57,6 +57,13 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
   r.add_argument("--workers", type=int, default=0, help="processes (0: one per CPU core)")
   r.add_argument("--out", required=True)
 
+  t = kinds.add_parser("texts", help="IAM lines.txt -> natural-form texts, one per line (for "
+                                     "--lm), leaving out the forms of a measuring set")
+  t.add_argument("--lines-txt", required=True)
+  t.add_argument("--exclude-forms", action="append", default=[],
+                 help="a file naming IAM ids (e.g. a manifest): their forms are left out")
+  t.add_argument("--out", required=True, help="text file to write")
+
   w = kinds.add_parser("written", help="texts written by a synthesis network in styles primed "
                                        "from a stroke folder (extra training lines)")
   w.add_argument("--lines-txt", required=True,
@@ -94,6 +101,17 @@ def _prepare(args: argparse.Namespace) -> None:
     report.print(saved_to=f"{args.out}/skipped.txt")
   elif args.dataset == "written":
     _prepare_written(args)
+  elif args.dataset == "texts":
+    from handwriting.data.report import SkipReport
+    from handwriting.data.text import form_ids, read_texts
+    report = SkipReport()
+    excluded = set().union(*(form_ids(f) for f in args.exclude_forms))
+    texts = [t for i, t in read_texts(args.lines_txt, report)
+             if "-".join(i.split("-")[:2]) not in excluded]
+    with open(args.out, "w", encoding="utf-8") as f:
+      f.writelines(t + "\n" for t in texts)
+    print(f"wrote {len(texts)} texts to {args.out} ({len(excluded)} forms left out)")
+    report.print()
   else:
     from handwriting.data import synthetic
     spacing = {"spacing": args.spacing} if args.spacing else {}
@@ -106,8 +124,9 @@ def _prepare_written(args: argparse.Namespace) -> None:
 
   from handwriting import pretrained
   from handwriting.data.report import SkipReport
+  from handwriting.data.text import form_ids, read_texts
   from handwriting.synthesis.inference import read_spec
-  from handwriting.synthesis.written_set import form_ids, read_texts, select_texts, write_set
+  from handwriting.synthesis.written_set import select_texts, write_set
   synthesis = pretrained.resolve(args.synthesis, "synthesis")
   report = SkipReport()
   excluded = set().union(*(form_ids(f) for f in args.exclude_forms))

@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from handwriting.data import store
 from handwriting.data.alphabet import Alphabet
-from handwriting.data.images import load_line_image
+from handwriting.data.images import line_input, load_image
 from handwriting.data.report import DataError, SkipReport
 from handwriting.data.splits import assign_splits, carve_by_group, read_split_lists, train_split
 from handwriting.data.text import natural_text
@@ -192,13 +192,18 @@ def text_stats(texts: Sequence[str]) -> dict[str, float]:
           "max_len": max(lengths, default=0)}
 
 
+IMAGE_NORM = "scan"  # how line images are normalised (recorded in meta.json, kept by readers)
+
+
 def _load_split_images(records: Sequence[LineRecord], images: str, height: int, split: str,
                        report: SkipReport) -> tuple[list[np.ndarray], list[LineRecord]]:
   """Each line's image as ink-convention [W, height] (transposed: width is the ragged axis)."""
   items_WxH, kept = [], []
   for rec in tqdm(records, desc=f"{split} images", disable=None, file=sys.stderr):
     try:
-      img_HxW = load_line_image(image_path(images, rec.id), height)
+      path = image_path(images, rec.id)
+      # The one normalisation of scans (data/line_norm.py), as `read` applies it.
+      img_HxW = line_input(load_image(path), height, IMAGE_NORM, path)
     except DataError as e:
       report.add(e)
       continue
@@ -223,7 +228,8 @@ def prepare(lines_txt: str, images: str | None, splits: str | None, out: str, he
             drop_err: bool = False, seed: int = 0, valid_fraction: float = 0.05) -> dict[str, Any]:
   """`handwriting prepare iam`: index + images -> a prepared folder (format in data/store.py).
 
-  Writes images_<split>.npz (ink-convention uint8 items [W, height], extra "height"),
+  Writes images_<split>.npz (ink-convention uint8 items [W, height], extra "height", each
+  image normalised by `line_norm.normalize_line`, meta "image_norm": "scan"),
   texts_<split>.txt (one transcription per line, for a language model), meta.json and
   skipped.txt. Transcriptions are stored as natural text (`text.natural_text`: "support, a",
   not IAM's "support , a"), the text as written on the page, so a reader learns and is scored on
@@ -263,6 +269,7 @@ def prepare(lines_txt: str, images: str | None, splits: str | None, out: str, he
   counts = {split: len(recs) for split, recs in by_split.items()}
   store.write_meta(out_dir, {
     "source": "iam", "text_form": "natural", "alphabet": alphabet.chars, "splits": counts,
+    **({"image_norm": IMAGE_NORM} if images is not None else {}),
     "train_split": train, "drop_err": drop_err, "images": images is not None,
     "image_height": height if images is not None else None, "lines_txt": str(lines_txt),
     "split_source": how, "seed": seed, "valid_fraction": valid_fraction})

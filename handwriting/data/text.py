@@ -11,8 +11,12 @@ charged for how it spaces punctuation, and so that the few quotes natural_text c
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
+from pathlib import Path
+
+from handwriting.data.report import DataError, SkipReport
 
 # Tokens that attach to the word before them (no space before).
 CLOSING = frozenset({",", ".", ";", ":", "!", "?", ")", "]", "}", "..."})
@@ -145,3 +149,31 @@ def comparison_form(text: str) -> str:
   text = _SPACE_AROUND_QUOTE.sub(r"\1", text)
   text = _SPACE_BEFORE_CLOSING.sub("", text)
   return _SPACE_AFTER_OPENING.sub("", text)
+
+
+# IAM ids in free text: a form `a01-000u`, or a line `a01-000u-00` (counted as its form).
+_IAM_ID = re.compile(r"\b([a-z]\d\d-\d\d\d[a-z]?)(?:-\d\d)?\b")
+
+
+def form_ids(path: str | os.PathLike[str]) -> set[str]:
+  """The IAM form ids named anywhere in a text file (e.g. a manifest's id column): line ids
+  `a01-000u-00` count as their form `a01-000u`."""
+  try:
+    return set(_IAM_ID.findall(Path(path).read_text(encoding="utf-8")))
+  except (OSError, UnicodeDecodeError) as e:
+    raise DataError(path, f"cannot read form ids: {e}") from None
+
+
+def read_texts(path: str | os.PathLike[str], report: SkipReport) -> list[tuple[str, str]]:
+  """(id, natural text) per line: IAM lines.txt rows (data/iam_lines.py), or plain text lines
+  (ids `path:N`) for any other file."""
+  from handwriting.data.iam_lines import parse_lines_txt
+  records, bad = parse_lines_txt(path)
+  if records:
+    report.items.extend(bad.items)
+    return [(r.id, natural_text(r.text)) for r in records]
+  try:
+    rows = Path(path).read_text(encoding="utf-8").splitlines()
+  except (OSError, UnicodeDecodeError) as e:
+    raise DataError(path, f"cannot read texts: {e}") from None
+  return [(f"{path}:{i + 1}", " ".join(t.split())) for i, t in enumerate(rows) if t.strip()]

@@ -155,6 +155,5 @@ def _write_tsv(path: Path, rows: list[tuple[str, str, str, float]]) -> None:
   tmp = path.with_name(path.name + ".tmp")
   with open(tmp, "w", encoding="utf-8") as f:
     f.write("# image\treference\thypothesis\tline CER\n")
-    for name, ref, hyp, cer in rows:
-      f.write(f"{name}\t{ref}\t{hyp}\t{cer:.4f}\n")
+    f.writelines(f"{name}\t{ref}\t{hyp}\t{cer:.4f}\n" for name, ref, hyp, cer in rows)
   os.replace(tmp, path)

@@ -15,7 +15,6 @@ label must match its ink.
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,32 +33,6 @@ from handwriting.synthesis import inference
 # for its text is a failed sample (scribble or a skipped word).
 MIN_POINTS_PER_CHAR, MAX_POINTS_PER_CHAR = 8.0, 60.0
 MAX_STYLE_POINTS = 600  # short priming lines: priming costs as many steps as it has points
-_IAM_ID = re.compile(r"\b([a-z]\d\d-\d\d\d[a-z]?)(?:-\d\d)?\b")
-
-
-def form_ids(path: str | os.PathLike[str]) -> set[str]:
-  """The IAM form ids named anywhere in a text file (e.g. a manifest's id column): line ids
-  `a01-000u-00` count as their form `a01-000u`."""
-  try:
-    return set(_IAM_ID.findall(Path(path).read_text(encoding="utf-8")))
-  except (OSError, UnicodeDecodeError) as e:
-    raise DataError(path, f"cannot read form ids: {e}") from None
-
-
-def read_texts(path: str | os.PathLike[str], report: SkipReport) -> list[tuple[str, str]]:
-  """(id, natural text) per line: IAM lines.txt rows (data/iam_lines.py), or plain text lines
-  (ids `path:N`) for any other file."""
-  from handwriting.data.iam_lines import parse_lines_txt
-  from handwriting.data.text import natural_text
-  records, bad = parse_lines_txt(path)
-  if records:
-    report.items.extend(bad.items)
-    return [(r.id, natural_text(r.text)) for r in records]
-  try:
-    rows = Path(path).read_text(encoding="utf-8").splitlines()
-  except (OSError, UnicodeDecodeError) as e:
-    raise DataError(path, f"cannot read texts: {e}") from None
-  return [(f"{path}:{i + 1}", " ".join(t.split())) for i, t in enumerate(rows) if t.strip()]
 
 
 def select_texts(texts: Sequence[tuple[str, str]], alphabet: set[str], excluded: set[str],

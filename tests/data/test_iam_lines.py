@@ -5,7 +5,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from handwriting.data import iam_lines, store
-from handwriting.data.images import crop_to_ink, load_line_image, normalize_height
+from handwriting.data.images import line_input, load_image
 from handwriting.data.report import DataError, SkipReport
 from handwriting.data.text import natural_text
 
@@ -196,11 +196,12 @@ def test_prepare_with_images_writes_ragged_images_and_reports_skips(iam, tmp_pat
   for line_id, (split, img_WxH, text) in items.items():
     assert img_WxH.dtype == np.uint8 and img_WxH.shape[1] == 24  # [W, height]
     assert text == natural_text(recs[line_id].text)  # stored as natural text, not IAM's tokens
-    expected = load_line_image(iam_lines.image_path(images, line_id), 24).T
+    # The one normalisation of scans, as `read` applies it to a user's file.
+    expected = line_input(load_image(iam_lines.image_path(images, line_id)), 24, "scan").T
     np.testing.assert_array_equal(img_WxH, expected)
   # The RGBA and 16-bit files decode to the grey drawing they were made from.
   for line_id in ("a01-003-01", "c03-020x-00"):
-    drawn = normalize_height(crop_to_ink(_draw(line_id)), 24)
+    drawn = line_input(_draw(line_id), 24, "scan")
     np.testing.assert_allclose(items[line_id][1].T, drawn, atol=1)
   reasons = summary["skip_reasons"]
   assert reasons["missing file"] == 1 and reasons["not an image"] == 1
@@ -211,6 +212,7 @@ def test_prepare_with_images_writes_ragged_images_and_reports_skips(iam, tmp_pat
   assert any(str(iam_lines.image_path(images, "a01-003-02")) in s for s in skipped)
   meta = store.read_meta(out)
   assert meta["source"] == "iam" and meta["image_height"] == 24 and meta["images"] is True
+  assert meta["image_norm"] == "scan"
   assert meta["text_form"] == "natural" and items["c03-020x-00"][2] == "sole, a baked leg of mutton"
   assert meta["splits"] == summary["splits"] and meta["drop_err"] is False
   train_texts = [items[i][2] for i in items if items[i][0] == "train"]

@@ -7,7 +7,8 @@ from handwriting import pretrained
 from handwriting.data import synthetic
 from handwriting.data.prepared import Prepared
 from handwriting.data.report import SkipReport
-from handwriting.synthesis.written_set import form_ids, read_texts, select_texts, write_set
+from handwriting.data.text import form_ids, read_texts
+from handwriting.synthesis.written_set import select_texts, write_set
 
 
 def test_form_ids_and_text_selection(tmp_path):
