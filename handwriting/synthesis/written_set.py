@@ -94,7 +94,8 @@ def write_set(synthesis: str, texts: Sequence[str], styles: str | os.PathLike[st
       if not w.finished:
         report.skip(name, "unfinished: the window did not reach the end of the text")
       elif not MIN_POINTS_PER_CHAR <= per_char <= MAX_POINTS_PER_CHAR:
-        report.skip(name, f"{per_char:.0f} points per character: not a plausible line")
+        report.skip(name, f"implausible length: outside {MIN_POINTS_PER_CHAR:g}-"
+                          f"{MAX_POINTS_PER_CHAR:g} points per character")
       else:
         offsets.append(inference.raw_offsets(spec, w.ink_Nx3))
         kept.append(w.text)
