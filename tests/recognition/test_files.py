@@ -5,22 +5,24 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from handwriting import cli
-from handwriting.data import synthetic
+from handwriting import cli, pretrained
 from handwriting.data.render import render_strokes
 from handwriting.data.synthetic import write_text
 from handwriting.recognition.files import Reader, evaluate_images, read_images
 from handwriting.recognition.inference import Decoder
 
+# A shipped reader: no training needed, and its compiled forward is shared by the tests.
+READER = "recognizer-synthetic-small"
+
 
 @pytest.fixture(scope="module")
-def reader_dir(tmp_path_factory):
-  prepared = tmp_path_factory.mktemp("syn")
-  synthetic.prepare(str(prepared), lines=12, seed=4, valid_fraction=0.25, test_fraction=0.0)
-  wd = tmp_path_factory.mktemp("rec") / "wd"
-  assert cli.main(["train", "recognizer", "--data", str(prepared), "--workdir", str(wd),
-                   "--preset", "tiny", "--config.num_steps=1"]) == 0
-  return wd
+def reader_dir():
+  return pretrained.resolve(READER, "recognizer")
+
+
+@pytest.fixture(scope="module")
+def reader(reader_dir):
+  return Reader.load(reader_dir)
 
 
 def _line_paper(text: str, seed: int, height: int = 48) -> np.ndarray:
@@ -56,8 +58,7 @@ def _good_files(folder):
   return ["sixteen.png", "rgba.png", "palette.png", "wide.png"]
 
 
-def test_bad_files_are_named_and_skipped_while_the_others_are_read(reader_dir, tmp_path):
-  reader = Reader.load(reader_dir)
+def test_bad_files_are_named_and_skipped_while_the_others_are_read(reader, tmp_path):
   bad, good = _bad_files(tmp_path), _good_files(tmp_path)
   paths = [str(tmp_path / n) for n in [*bad, *good]]
   results, report = read_images(reader, paths, Decoder())
@@ -68,14 +69,13 @@ def test_bad_files_are_named_and_skipped_while_the_others_are_read(reader_dir, t
   assert len(report) == len(bad)
 
 
-def test_manifest_scores_natural_text_and_reports_bad_rows(reader_dir, tmp_path):
+def test_manifest_scores_natural_text_and_reports_bad_rows(reader, tmp_path):
   bad, good = _bad_files(tmp_path), _good_files(tmp_path)
   rows = ["# image\ttext\tmore columns are ignored"]
   rows += [f"{n}\tthe cat sat ,\textra" for n in good]  # IAM token spaces: "sat ," is "sat,"
   rows += [f"{n}\tsomething" for n in bad]
   rows += ["a row with no tab"]
   (tmp_path / "m.tsv").write_text("\n".join(rows) + "\n")
-  reader = Reader.load(reader_dir)
   from handwriting.data.report import SkipReport
   report = SkipReport()
   hyp = tmp_path / "out" / "hyp.tsv"
@@ -88,8 +88,7 @@ def test_manifest_scores_natural_text_and_reports_bad_rows(reader_dir, tmp_path)
   assert any("no tab" in why for _, why in report.items)
 
 
-def test_a_page_is_read_line_by_line(reader_dir, tmp_path):
-  reader = Reader.load(reader_dir)
+def test_a_page_is_read_line_by_line(reader, tmp_path):
   lines = [_line_paper(t, i) for i, t in enumerate(["one line here", "and another", "a third"])]
   W = max(x.shape[1] for x in lines) + 20
   page = np.full((sum(x.shape[0] + 24 for x in lines) + 20, W), 255, np.uint8)
