@@ -61,6 +61,8 @@ class RecognizerSpec:
   image_norm: str = "legacy"
 
   name = "recognizer"
+  # A reader may be fine-tuned from one trained with another image normalisation (loop.py).
+  warm_start_may_change = ("image_norm",)
 
   @property
   def input_kind(self) -> str:

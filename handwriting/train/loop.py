@@ -356,8 +356,9 @@ def _warm_start(state: TrainState, task: Task, source: str, tx: optax.GradientTr
     ours = json.loads(json.dumps(task.checkpoint_meta()))
     if meta.get("task_meta") != ours:
       differ = sorted(k for k in ours if meta.get("task_meta", {}).get(k) != ours[k])
-      # A field the source predates (e.g. image_norm) may change: fine-tuning to new inputs.
-      differ = [k for k in differ if k in meta.get("task_meta", {})]
+      # Fields a task names as free to change (the recognizer's image normalisation: fine-tuning
+      # to new inputs is the point) do not stop a warm start.
+      differ = [k for k in differ if k not in getattr(task, "warm_start_may_change", ())]
       if differ:
         raise ckpt.CheckpointError(
           f"--config.init_from={source}: its {', '.join(differ)} differ from this data's; start "

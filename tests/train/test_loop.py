@@ -235,3 +235,10 @@ def test_init_from_needs_the_same_data_preparation(full_run, tmp_path, monkeypat
   cfg.init_from = source_dir
   with pytest.raises(ckpt.CheckpointError, match="alphabet differ"):
     train_and_evaluate(cfg, str(tmp_path), task, stop_after=0)
+  # A field the task names as free to change does not stop it (the recognizer's image_norm).
+  monkeypatch.setattr(type(task), "checkpoint_meta", lambda self: {"image_norm": "scan"},
+                      raising=False)
+  with pytest.raises(ckpt.CheckpointError, match="image_norm differ"):
+    train_and_evaluate(cfg, str(tmp_path), task, stop_after=0)
+  monkeypatch.setattr(type(task), "warm_start_may_change", ("image_norm",), raising=False)
+  assert train_and_evaluate(cfg, str(tmp_path), task, stop_after=0).step == 0
