@@ -36,7 +36,7 @@ from tqdm import tqdm
 from handwriting.data import store
 from handwriting.data.alphabet import Alphabet
 from handwriting.data.images import line_input, load_image
-from handwriting.data.report import DataError, SkipReport
+from handwriting.data.report import DataError, SkipReport, read_bytes
 from handwriting.data.splits import assign_splits, carve_by_group, read_split_lists, train_split
 from handwriting.data.text import natural_text
 
@@ -103,12 +103,7 @@ def parse_lines_txt(path: str | os.PathLike[str]) -> tuple[list[LineRecord], Ski
   Raises DataError only when the file itself cannot be read.
   """
   path = Path(path)
-  try:
-    raw = path.read_bytes()
-  except FileNotFoundError:
-    raise DataError(path, "missing file") from None
-  except OSError as e:
-    raise DataError(path, f"cannot read: {e}") from None
+  raw = read_bytes(path)
   records: list[LineRecord] = []
   report = SkipReport()
   first_seen: dict[str, int] = {}

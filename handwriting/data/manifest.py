@@ -12,7 +12,7 @@ import dataclasses
 import os
 from pathlib import Path
 
-from handwriting.data.report import DataError, SkipReport
+from handwriting.data.report import DataError, SkipReport, read_bytes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,12 +43,7 @@ def read_manifest(path: str | os.PathLike[str]) -> tuple[list[ManifestRow], Skip
   UTF-8 text: then no row can be trusted.
   """
   path = Path(path)
-  try:
-    raw = path.read_bytes()
-  except FileNotFoundError:
-    raise DataError(path, "missing file") from None
-  except OSError as e:
-    raise DataError(path, f"cannot read: {e}") from None
+  raw = read_bytes(path)
   try:
     content = raw.decode("utf-8-sig")  # a byte-order mark from a spreadsheet export is fine
   except UnicodeDecodeError as e:

@@ -10,6 +10,7 @@ import dataclasses
 import os
 import sys
 from collections import Counter
+from pathlib import Path
 from typing import TextIO
 
 MAX_PRINTED = 50  # beyond this many skipped items the console shows a summary; the file has all
@@ -61,3 +62,13 @@ class SkipReport:
       print(f"  ... and {len(self.items) - len(shown)} more{where}", file=file)
     counts = ", ".join(f"{k}: {v}" for k, v in self.reasons().most_common())
     print(f"skipped: {len(self.items)} ({counts})", file=file)
+
+
+def read_bytes(path: str | os.PathLike[str]) -> bytes:
+  """The file's bytes; DataError(path, "missing file" | "cannot read: ...") when it cannot be."""
+  try:
+    return Path(path).read_bytes()
+  except FileNotFoundError:
+    raise DataError(path, "missing file") from None
+  except OSError as e:
+    raise DataError(path, f"cannot read: {e}") from None
