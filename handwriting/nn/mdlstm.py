@@ -108,26 +108,32 @@ def _combine(y_KxBxHxWxC: Array, combine: str) -> Array:
   return jnp.moveaxis(y_KxBxHxWxC, 0, -2).reshape(B, H, W, K * C)
 
 
-def wavefront_scan(cells: Sequence[MDLSTMCell], xproj_KxBxHxWxG: Array,
+def wavefront_scan(cells: Sequence[MDLSTMCell], x_KxBxHxWxD: Array,
                    valid_KxBxHxW: Array) -> Array:
   """Runs K "down_right" sweeps, one per cell, together along the anti-diagonals.
 
   Args:
     cells: K cells of identical structure (ndim=2); cell k sweeps image k.
-    xproj_KxBxHxWxG: W_x x + b per direction (already flipped into "down_right" order).
+    x_KxBxHxWxD: the input per direction (already flipped into "down_right" order).
     valid_KxBxHxW: real pixels; states there are kept, elsewhere forced to zero.
   Returns:
     h_KxBxHxWxC, zero at invalid pixels.
 
-  Inside the scan the diagonal is laid out channels-first, [K, C, M] with M = B * H pixels
-  minor: the gate arithmetic is elementwise, and with C (2 cells at RNNLIB's first level) as the
-  minor axis XLA would vectorise it over 2 floats instead of M. The sweep itself, with its
-  hand-written backward pass, is `wavefront.diagonal_sweep`.
+  Inside the scan the diagonal is laid out channels-first, [K, F, M] with M = B * H pixels
+  minor: the gate arithmetic is elementwise, and with C (4 cells at the small preset's first
+  level) as the minor axis XLA would vectorise it over 4 floats instead of M. The input
+  projection W_x x joins the recurrent matmul inside the sweep: projected outside it, the
+  [K, B, H, W, 5C] pre-activations (2.5x the input at level 1) had to be skewed and transposed
+  into this layout and their cotangent back, which took longer than the sweep itself. The
+  sweep, with its hand-written backward pass, is `wavefront.diagonal_sweep`.
   """
-  K, B, H, W, _ = xproj_KxBxHxWxG.shape
+  K, B, H, W, _ = x_KxBxHxWxD.shape
   C, M = cells[0].hidden_size, B * H
   # The K cells' weights stacked on a leading axis: one batched matmul serves every direction.
-  w_hT_KxGCx2C = jnp.stack([jnp.swapaxes(c.w_h[...], 0, 1) for c in cells])
+  # Rows of w_x and w_h stacked as [x; h_up; h_left], the order of the sweep's matmul input.
+  w_KxGCxE = jnp.stack([jnp.swapaxes(jnp.concatenate([c.w_x[...], c.w_h[...]]), 0, 1)
+                        for c in cells])
+  b_KxGCx1 = jnp.stack([c.b[...] for c in cells])[..., None]
   peep = None
   if cells[0].w_ci is not None:
     peep = (jnp.stack([c.w_ci[...] for c in cells])[..., None],  # K x C x 1
@@ -141,11 +147,10 @@ def wavefront_scan(cells: Sequence[MDLSTMCell], xproj_KxBxHxWxG: Array,
   def channels_first(a_KxBxHxSxF: Array) -> Array:  # -> [S, K, F, M]
     S, F = a_KxBxHxSxF.shape[3], a_KxBxHxSxF.shape[4]
     return jnp.transpose(a_KxBxHxSxF, (3, 0, 4, 1, 2)).reshape(S, K, F, M)
-  xproj_SxKxGCxM = channels_first(skew(xproj_KxBxHxWxG))
-  valid_SxKx1xM = channels_first(
-      skew(valid_KxBxHxW[..., None].astype(xproj_KxBxHxWxG.dtype))) > 0
+  x_SxKxDxM = channels_first(skew(x_KxBxHxWxD))
+  valid_SxKx1xM = channels_first(skew(valid_KxBxHxW[..., None].astype(x_KxBxHxWxD.dtype))) > 0
 
-  h_SxKxCxM = diagonal_sweep(w_hT_KxGCx2C, peep, xproj_SxKxGCxM, valid_SxKx1xM, H, clip)
+  h_SxKxCxM = diagonal_sweep(w_KxGCxE, b_KxGCx1, peep, x_SxKxDxM, valid_SxKx1xM, H, clip)
   S = h_SxKxCxM.shape[0]
   h_KxBxHxSxC = jnp.transpose(h_SxKxCxM.reshape(S, K, C, B, H), (1, 3, 4, 0, 2))
   return unskew(h_KxBxHxSxC, W)
@@ -218,12 +223,10 @@ class MDLSTM2D(nnx.Module):
   def __call__(self, x_BxHxWxD: Array, mask_BxHxW: Array | None = None) -> Array:
     """Diagonal-wavefront fast path: [B, H, W, D] -> [B, H, W, out_features], 0 where masked."""
     valid_BxHxW = _valid(x_BxHxWxD, mask_BxHxW)
-    # One input projection per direction over all pixels, outside the sequential scan.
-    xproj_KxBxHxWxG = jnp.stack([cell.project(_flip(x_BxHxWxD, name))
-                                 for cell, name in zip(self.cells, self.directions)])
+    x_KxBxHxWxD = jnp.stack([_flip(x_BxHxWxD, name) for name in self.directions])
     valid_KxBxHxW = jnp.stack([_flip(valid_BxHxW[..., None], name)[..., 0]
                                for name in self.directions])
-    h_KxBxHxWxC = wavefront_scan(list(self.cells), xproj_KxBxHxWxG, valid_KxBxHxW)
+    h_KxBxHxWxC = wavefront_scan(list(self.cells), x_KxBxHxWxD, valid_KxBxHxW)
     y_KxBxHxWxC = jnp.stack([_flip(h, name) for h, name in zip(h_KxBxHxWxC, self.directions)])
     return _combine(y_KxBxHxWxC, self.combine)
 
