@@ -58,7 +58,8 @@ def table(rows: list[dict]) -> str:
   lines = ["| reader | normalisation | decoding | lines | CER | WER |",
            "| --- | --- | --- | --- | --- | --- |"]
   for r in rows:
-    lines.append(f"| {r['reader']} (`{r['workdir']}`, step {r['step']}) | {r['norm']} | "
+    step = f", step {r['step']}" if r["step"] else ""
+    lines.append(f"| {r['reader']} (`{r['workdir']}`{step}) | {r['norm']} | "
                  f"{r['decoding']} | {r['lines']} | {100 * r['cer']:.1f} % | "
                  f"{100 * r['wer']:.1f} % |")
   return "\n".join(lines)
