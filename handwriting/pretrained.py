@@ -14,7 +14,8 @@ MODELS_DIR = Path(__file__).parent / "models"
 # Real handwriting (IAM-OnDB, non-commercial licence) by default: its writer is now the more
 # legible one (experiments/RESULTS.md, legibility); the synthetic-data models stay shipped as the
 # licence-free alternative (the demo also writes with it, in styles primed from synthetic lines).
-DEFAULTS = {"synthesis": "synthesis-iam-ondb-small", "recognizer": "recognizer-iam-ondb-small",
+# The default offline reader reads real scans (trained on scan-like renderings, see its README).
+DEFAULTS = {"synthesis": "synthesis-iam-ondb-small", "recognizer": "recognizer-scans-small",
             "prediction": "prediction-iam-ondb-small"}
 SYNTHETIC_SYNTHESIS = "synthesis-synthetic-small"
 # The shipped reader trained on the same data as each shipped synthesis model: it reads that
