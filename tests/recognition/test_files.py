@@ -105,7 +105,7 @@ def test_a_page_is_read_line_by_line(reader, tmp_path):
   assert flat.count("\n") == 0
 
 
-def test_cli_evaluate_images_and_read(reader_dir, tmp_path, capsys):
+def test_cli_evaluate_images(reader_dir, tmp_path, capsys):
   good = _good_files(tmp_path)
   (tmp_path / "m.tsv").write_text("".join(f"{n}\tthe cat sat\n" for n in good))
   out = tmp_path / "h.tsv"
@@ -113,7 +113,3 @@ def test_cli_evaluate_images_and_read(reader_dir, tmp_path, capsys):
                    str(tmp_path / "m.tsv"), "--hypotheses", str(out)]) == 0
   printed = capsys.readouterr().out
   assert "CER" in printed and f"{len(good)} lines" in printed and out.exists()
-  assert cli.main(["read", str(tmp_path / good[0]), str(tmp_path / "nope.png"), "--workdir",
-                   str(reader_dir), "--norm", "legacy"]) == 0
-  printed = capsys.readouterr().out
-  assert "nope.png: missing file" in printed

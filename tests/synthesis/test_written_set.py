@@ -2,6 +2,7 @@
 saved as a stroke folder that `prepare render` can add to a recognizer's training lines."""
 
 import numpy as np
+import pytest
 
 from handwriting import pretrained
 from handwriting.data import synthetic
@@ -36,6 +37,7 @@ def test_read_texts_takes_lines_txt_in_natural_form_or_plain_lines(tmp_path):
   assert [t for _, t in read_texts(plain, report)] == ["first line", "second"]
 
 
+@pytest.mark.slow  # samples with a synthesis network: ~15 s on 2 cores
 def test_write_set_makes_a_stroke_folder(tmp_path):
   styles = tmp_path / "styles"
   synthetic.prepare(str(styles), lines=8, seed=3, valid_fraction=0.25, test_fraction=0.0)
