@@ -63,15 +63,17 @@ QUICK = Shape(hidden=128, batch=8, steps=200, chars=20, sample_steps=200, matmul
 SAMPLE_BATCH = 32  # the batch of `sample_ms_per_point_b32` and of the forward comparison
 
 
-def timed(fn: Callable[[], Any], repeats: int) -> float:
-  """Median seconds of `fn()` (results blocked on) after one warm-up call that compiles it."""
-  jax.block_until_ready(fn())
+def timed(fn: Callable[[], Any], repeats: int, warmup: int = 1, best: bool = False) -> float:
+  """Median (or with `best` the least) seconds of `fn()`, results blocked on, after `warmup`
+  calls (the first compiles). The least is the steadier figure on a machine that is not idle."""
+  for _ in range(warmup):
+    jax.block_until_ready(fn())
   times = []
   for _ in range(repeats):
     start = time.perf_counter()
     jax.block_until_ready(fn())
     times.append(time.perf_counter() - start)
-  return statistics.median(times)
+  return min(times) if best else statistics.median(times)
 
 
 def matmul_flops_s(n: int, repeats: int) -> float:

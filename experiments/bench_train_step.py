@@ -19,20 +19,20 @@ Dimension letters: B batch, H image rows, W image columns, L label length.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 from typing import Any
 
 import jax
 import numpy as np
 import optax
+from bench_synthesis import timed  # beside this script: sys.path[0]
 from flax import nnx
 
 from handwriting.data.alphabet import Alphabet
 from handwriting.recognition.configs import get_config
 from handwriting.recognition.task import RecognizerSpec, recognition_loss
 from handwriting.train import loop, sharding
+
+WARMUP = 2  # calls before timing: the first compiles, the second settles the caches
 
 # 79 characters; with the blank K = 80, about IAM's alphabet.
 CHARS = ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -54,19 +54,6 @@ def random_batch(spec: RecognizerSpec, batch: int, height: int, width: int, labe
   labels = [rng.integers(1, spec.alphabet.size, label_length).astype(np.int32)
             for _ in range(batch)]
   return spec.batch(images, labels, np.ones(batch), label_length)
-
-
-def timed(fn: Callable[[], Any], repeats: int, warmup: int = 2, best: bool = False) -> float:
-  """Median (or with `best` the least) seconds of `fn()`, results blocked on, after `warmup`
-  calls (the first compiles). The least is the steadier figure on a machine that is not idle."""
-  for _ in range(warmup):
-    jax.block_until_ready(fn())
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(fn())
-    times.append(time.perf_counter() - start)
-  return min(times) if best else statistics.median(times)
 
 
 def main() -> None:
@@ -97,7 +84,7 @@ def main() -> None:
   def step() -> Any:
     holder["state"], sums, _ = train_fn(holder["state"], batch, key)
     return sums
-  r = {"step_s": timed(step, args.repeats, best=args.best)}
+  r = {"step_s": timed(step, args.repeats, best=args.best, warmup=WARMUP)}
   loss = float(step()["loss"][0]) / B
   if not args.no_breakdown:
     params, rest = state.params, state.rest
@@ -107,13 +94,15 @@ def main() -> None:
       return spec.loss(nnx.merge(graphdef, params, rest), batch, key)[0]
     forward = jax.jit(objective)
     grad = jax.jit(jax.value_and_grad(objective))
-    r["forward_s"] = timed(lambda: forward(params, batch), args.repeats, best=args.best)
-    r["fwd_bwd_s"] = timed(lambda: grad(params, batch), args.repeats, best=args.best)
+    r["forward_s"] = timed(lambda: forward(params, batch), args.repeats, best=args.best,
+                           warmup=WARMUP)
+    r["fwd_bwd_s"] = timed(lambda: grad(params, batch), args.repeats, best=args.best,
+                           warmup=WARMUP)
     # The loop's own step with a no-op optimizer: the update's share is the difference.
     no_update, _ = loop.compile_steps(graphdef, eval_graphdef, optax.identity(), spec.loss, mesh)
     plain = loop.TrainState(state.step, params, optax.identity().init(params), rest)
     r["no_update_s"] = timed(lambda: no_update(plain, batch, key)[1], args.repeats,
-                             best=args.best)
+                             best=args.best, warmup=WARMUP)
     r["optimizer_s"] = r["step_s"] - r["no_update_s"]
 
   rows = [("train step", r["step_s"], f"{B / r['step_s']:.2f} lines/s")]

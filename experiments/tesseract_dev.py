@@ -5,7 +5,7 @@ row of a manifest (data/manifest.py) and scores the output the way our readers a
 corpus CER and WER (recognition/metrics.py) on `comparison_form` of reference and hypothesis
 (data/text.py), so punctuation spacing costs nothing on either side.
 
-  python experiments/tesseract_dev.py --images /work/shared/data/iam-scans-dev/manifest.tsv
+  python experiments/tesseract_dev.py --images ../shared/data/iam-scans-dev/manifest.tsv
 
 Writes hypotheses.tsv (image, reference, hypothesis, per-line CER) into --out, which must lie
 outside the repository: the outputs carry the dev set's transcriptions, which are never

@@ -72,7 +72,6 @@ def write_set(synthesis: str, texts: Sequence[str], styles: str | os.PathLike[st
               batch: int = 16, seed: int = 0, report: SkipReport | None = None
               ) -> dict[str, Any]:
   """Writes every text once (batches of `batch`, each in one style at one bias) into `out`."""
-  from handwriting.data.strokes import normalize as norm_ink
   start = time.perf_counter()
   report = SkipReport() if report is None else report
   model, spec = inference.load(synthesis, "synthesis")
@@ -83,7 +82,7 @@ def write_set(synthesis: str, texts: Sequence[str], styles: str | os.PathLike[st
     chunk = list(texts[b0:b0 + batch])
     k = int(rng.integers(len(pool)))
     ink, style_text = pool[k]
-    primer = (norm_ink(ink, spec.stroke_mean, spec.stroke_std).astype(np.float32),
+    primer = (normalize(ink, spec.stroke_mean, spec.stroke_std).astype(np.float32),
               style_text + " ")
     b = float(rng.uniform(*bias))
     written = inference.write(model, spec, chunk, key=jax.random.key(seed * 100_003 + b0),
