@@ -109,8 +109,8 @@ def main() -> None:
   if "forward_s" in r:
     rows += [("  forward (loss)", r["forward_s"], f"{r['forward_s'] / r['step_s']:.2f} of step"),
              ("  forward + backward", r["fwd_bwd_s"],
-              f"{r['fwd_bwd_s'] / r['step_s']:.2f} of step, "
-              f"backward/forward {(r['fwd_bwd_s'] - r['forward_s']) / r['forward_s']:.2f}"),
+              (f"{r['fwd_bwd_s'] / r['step_s']:.2f} of step, "
+               f"backward/forward {(r['fwd_bwd_s'] - r['forward_s']) / r['forward_s']:.2f}")),
              ("  step, no update", r["no_update_s"],
               f"{r['no_update_s'] / r['step_s']:.2f} of step (optax.identity)"),
              ("  optimizer update", r["optimizer_s"],

@@ -36,20 +36,18 @@ def build(opts: Options) -> list[Experiment]:
     name = f"table3_{net}" + ("_smoke" if opts.smoke else "")
     workdir = str(opts.work / name)
     if opts.smoke:
-      train = reproduce.train_args(
-        "prediction", data, workdir, "tiny", f"--config.num_steps={SMOKE_STEPS}",
-        f"--config.model.num_layers={layers}", f"--config.model.hidden_size={cells}",
-        "--config.eval_every=20", *opts.overrides)
+      train = reproduce.train("prediction", data, workdir, "tiny", opts, {
+        "num_steps": SMOKE_STEPS, "model.num_layers": layers, "model.hidden_size": cells,
+        "eval_every": 20})
       network = f"{layers} x {cells} LSTM, M=3 (tiny preset, shaped like {net}), " \
                 f"{SMOKE_STEPS} steps"
     else:
-      train = reproduce.train_args("prediction", data, workdir, preset, *opts.overrides)
+      train = reproduce.train("prediction", data, workdir, preset, opts)
       network = f"{net.replace('x', ' x ')} LSTM, M=20 (`--preset {preset}`)"
-    evaluate = ("evaluate", "prediction", "--workdir", workdir, "--data", data.prepared,
-                "--split", "valid")
+    evaluate = Evaluation("valid", "prediction", workdir, data.prepared, "valid")
     experiments.append(Experiment(
-      name=name, table=TABLE, variant=opts.variant, network=network, data=data, workdir=workdir,
-      train=train, evaluations=(Evaluation("valid", evaluate),), paper=PAPER[net]))
+      name=name, table=TABLE, variant=opts.variant, network=network, data=data, train=train,
+      evaluations=(evaluate,), paper=PAPER[net]))
   return experiments
 
 

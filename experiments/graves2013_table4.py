@@ -28,18 +28,15 @@ def build(opts: Options) -> list[Experiment]:
   name = "table4_synthesis" + ("_smoke" if opts.smoke else "")
   workdir = str(opts.work / name)
   if opts.smoke:
-    train = reproduce.train_args("synthesis", data, workdir, "tiny",
-                                 f"--config.num_steps={SMOKE_STEPS}", "--config.eval_every=20",
-                                 *opts.overrides)
+    train = reproduce.train("synthesis", data, workdir, "tiny", opts,
+                            {"num_steps": SMOKE_STEPS, "eval_every": 20})
     network = f"1 x 32 LSTM, K=2, M=3 (tiny preset), {SMOKE_STEPS} steps"
   else:
-    train = reproduce.train_args("synthesis", data, workdir, "graves", *opts.overrides)
+    train = reproduce.train("synthesis", data, workdir, "graves", opts)
     network = "3 x 400 LSTM, K=10, M=20 (`--preset graves`)"
-  evaluate = ("evaluate", "synthesis", "--workdir", workdir, "--data", data.prepared,
-              "--split", "valid")
+  evaluate = Evaluation("valid", "synthesis", workdir, data.prepared, "valid")
   return [Experiment(name=name, table=TABLE, variant=opts.variant, network=network, data=data,
-                     workdir=workdir, train=train, evaluations=(Evaluation("valid", evaluate),),
-                     paper=PAPER)]
+                     train=train, evaluations=(evaluate,), paper=PAPER)]
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import reproduce
 from PIL import Image
-from reproduce import Data, Experiment, ExperimentError, Options
+from reproduce import Data, Experiment, ExperimentError, Options, Prepare
 
 TABLE = "Graves & Schmidhuber 2009, MDLSTM + CTC"
 PAPER = "(none: the 2009 paper reports Arabic IFN/ENIT words only, 91.4 % accuracy)"
@@ -100,28 +100,25 @@ def iam_data(opts: Options) -> tuple[Data, tuple[str, str, str], str]:
       raise ExperimentError("the full variant needs the IAM line images: --iam-images FOLDER (the "
                             "folder holding lines/); only cpu_smoke runs on stand-in data")
     raw, out = prepared_root / "iam-standin-raw", prepared_root / "iam-standin-smoke"
-    prepare = ("prepare", "iam", "--lines-txt", str(raw / "lines.txt"), "--images", str(raw),
-               "--splits", str(raw / "splits"), "--out", str(out))
+    prepare = Prepare("iam", {"lines_txt": raw / "lines.txt", "images": raw,
+                              "splits": raw / "splits", "out": out})
     label = (f"{SMOKE_FORMS * LINES_PER_FORM} synthetic lines written as PNGs + lines.txt + "
              "LWRT-style lists and read by `prepare iam`")
-    return Data(str(out), prepare, label, lambda: make_iam_standin(raw)), LWRT, STANDIN_NOTE
+    return Data(prepare, label, lambda: make_iam_standin(raw)), LWRT, STANDIN_NOTE
   lines_txt = opts.lines_txt or opts.data_root / "iam" / "lines.txt"
   if opts.smoke:
     small = prepared_root / "iam-lines-smoke-index" / "lines.txt"
-    out = prepared_root / "iam-lines-smoke"
-    prepare = ("prepare", "iam", "--lines-txt", str(small), "--images", str(opts.iam_images),
-               "--out", str(out))
+    prepare = Prepare("iam", {"lines_txt": small, "images": opts.iam_images, "splits": None,
+                              "out": prepared_root / "iam-lines-smoke"})
     label = f"IAM lines, cpu_smoke slice: the first {SMOKE_FORMS} forms, carved by form"
-    return (Data(str(out), prepare, label, lambda: subset_lines_txt(lines_txt, small, SMOKE_FORMS)),
+    return (Data(prepare, label, lambda: subset_lines_txt(lines_txt, small, SMOKE_FORMS)),
             CARVED, "")
-  out = prepared_root / "iam-lines"
-  prepare = ["prepare", "iam", "--lines-txt", str(lines_txt), "--images", str(opts.iam_images),
-             "--out", str(out)]
+  prepare = Prepare("iam", {"lines_txt": lines_txt, "images": opts.iam_images,
+                            "splits": opts.iam_splits, "out": prepared_root / "iam-lines"})
   if opts.iam_splits is not None:
-    prepare += ["--splits", str(opts.iam_splits)]
     label = f"IAM lines, lists {'/'.join(LWRT)} from {opts.iam_splits}"
-    return Data(str(out), tuple(prepare), label), LWRT, ""
-  return Data(str(out), tuple(prepare), "IAM lines, train/valid/test carved by form"), CARVED, ""
+    return Data(prepare, label), LWRT, ""
+  return Data(prepare, "IAM lines, train/valid/test carved by form"), CARVED, ""
 
 
 def build(opts: Options) -> list[Experiment]:
@@ -132,7 +129,7 @@ def build(opts: Options) -> list[Experiment]:
   train, network = reproduce.mdlstm_train(opts, data, workdir, train_split, valid_split,
                                           SMOKE_STEPS)
   return [Experiment(name=name, table=TABLE, variant=opts.variant, network=network, data=data,
-                     workdir=workdir, train=train, paper=PAPER, lm_split=train_split, note=note,
+                     train=train, paper=PAPER, lm_split=train_split, note=note,
                      evaluations=reproduce.recognizer_evaluations(workdir, data.prepared,
                                                                   test_split))]
 

@@ -33,7 +33,7 @@ def build(opts: Options) -> list[Experiment]:
   workdir = str(opts.work / name)
   train, network = reproduce.mdlstm_train(opts, data, workdir, TRAIN, VALID, SMOKE_STEPS)
   return [Experiment(name=name, table=TABLE, variant=opts.variant, network=network, data=data,
-                     workdir=workdir, train=train, paper=PAPER, lm_split=TRAIN,
+                     train=train, paper=PAPER, lm_split=TRAIN,
                      evaluations=reproduce.recognizer_evaluations(workdir, data.prepared, TEST))]
 
 

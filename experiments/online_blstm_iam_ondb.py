@@ -33,18 +33,17 @@ def build(opts: Options) -> list[Experiment]:
   data = reproduce.iam_ondb_data(opts, "official")
   name = "online_blstm" + ("_smoke" if opts.smoke else "")
   workdir = str(opts.work / name)
-  splits = (f"--config.train_split={TRAIN}", f"--config.eval_split={VALID}")
+  splits = {"train_split": TRAIN, "eval_split": VALID}
   if opts.smoke:
-    train = reproduce.train_args("recognizer", data, workdir, "tiny", "--config.model_type=online",
-                                 *splits, f"--config.num_steps={SMOKE_STEPS}",
-                                 "--config.eval_every=20", *opts.overrides)
+    train = reproduce.train("recognizer", data, workdir, "tiny", opts,
+                            {**splits, "num_steps": SMOKE_STEPS, "eval_every": 20},
+                            kind="online")
     network = f"1 x 8 BLSTM, 4 points per frame (tiny preset), {SMOKE_STEPS} steps"
   else:
-    train = reproduce.train_args("recognizer", data, workdir, "graves",
-                                 "--config.model_type=online", *splits, *opts.overrides)
+    train = reproduce.train("recognizer", data, workdir, "graves", opts, splits, kind="online")
     network = "3 x 100 BLSTM per direction, CTC (`--config.model_type=online --preset graves`)"
   return [Experiment(name=name, table=TABLE, variant=opts.variant, network=network, data=data,
-                     workdir=workdir, train=train, paper=PAPER, lm_split=TRAIN,
+                     train=train, paper=PAPER, lm_split=TRAIN,
                      evaluations=reproduce.recognizer_evaluations(workdir, data.prepared, TEST))]
 
 

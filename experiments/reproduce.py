@@ -1,19 +1,20 @@
 """The shared runner of the reproduction experiments: one short script per paper table uses it.
 
-An `Experiment` names the paper table it reproduces and holds the `handwriting` command lines
-that make its numbers: `prepare` (its data), `train` (presets and --config overrides) and one
-or more `evaluate` runs. `run(experiment)`:
+An `Experiment` names the paper table it reproduces and holds the calls into the `handwriting`
+Python API that make its numbers (experiments/calls.py): `Prepare` (its data), `Train` (a preset
+and config fields) and one or more `Evaluation`s. `run(experiment)`:
   1. prepares the data, only when the prepared folder has no meta.json yet (a rerun reuses it);
-  2. trains: `handwriting train` on the shared loop, which shards every batch over all visible
-     devices and resumes from the workdir's latest checkpoint, so rerunning the same command
+  2. trains: `train_and_evaluate` on the shared loop, which shards every batch over all visible
+     devices and resumes from the workdir's latest checkpoint, so rerunning the same script
      after an interruption continues where it stopped;
-  3. evaluates, parses the figures each `evaluate` prints, writes `final_eval.json` into the
-     workdir (figures, command lines, step, wall time, device kind and count) and prints one
-     markdown row for experiments/RESULTS.md, with the paper's number labelled "paper".
+  3. evaluates (`evaluate_writer` / `evaluate_reader`) and takes the figures from the returned
+     fields, writes `final_eval.json` into the workdir (figures, the equivalent `handwriting`
+     command lines, step, wall time, device kind and count) and prints one markdown row for
+     experiments/RESULTS.md, with the paper's number labelled "paper".
 
 Variants: "full" is the paper's configuration for a GPU/TPU; "cpu_smoke" runs the same pipeline
 with a tiny model for a few dozen steps on a slice of the data (minutes on a 2-core CPU): it
-proves the commands work end to end and its figures are no result.
+proves the calls work end to end and its figures are no result.
 
   python experiments/reproduce.py --list
   python experiments/reproduce.py graves2013_table4 --variant cpu_smoke --work /tmp/exp_runs
@@ -23,21 +24,20 @@ proves the commands work end to end and its figures are no result.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import datetime
 import functools
 import importlib
-import io
 import json
 import shlex
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from results import ROW_HEADER, ExperimentError, markdown_row, parse_figures, parse_trained
+from calls import Evaluation, Prepare, Train, config_fields, step
+from results import ROW_HEADER, ExperimentError, figures_cell, markdown_row
 
 VARIANTS = ("full", "cpu_smoke")
 SCRIPTS = ("graves2013_table3", "graves2013_table4", "gs2009_iam_lines", "gs2009_iam_ondb_images",
@@ -46,22 +46,18 @@ EXPERIMENTS_DIR = Path(__file__).resolve().parent
 DEFAULT_DATA_ROOT = EXPERIMENTS_DIR.parent.parent / "shared" / "data"
 SMOKE_FORMS_PER_LIST = 8  # cpu_smoke: the first forms of each IAM-OnDB split list (~60 lines)
 LM_TEXTS = "lm_train_texts.txt"  # in the workdir: the training split's transcriptions
-CliMain = Callable[[Sequence[str]], int]
 
 
 @dataclasses.dataclass(frozen=True)
 class Data:
   """A prepared folder and how to make it."""
-  prepared: str  # the prepared folder; `prepare` runs only while it has no meta.json
-  prepare: tuple[str, ...]  # `handwriting prepare ...` arguments
+  prepare: Prepare  # runs only while the prepared folder (its `out`) has no meta.json
   label: str  # the "data" cell of the results row
   setup: Callable[[], None] | None = None  # makes raw inputs first (subset lists, stand-in data)
 
-
-@dataclasses.dataclass(frozen=True)
-class Evaluation:
-  label: str  # key in final_eval.json's figures: "valid", "greedy", "beam10_lm"
-  args: tuple[str, ...]  # `handwriting evaluate ...` arguments
+  @property
+  def prepared(self) -> str:
+    return self.prepare.out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,12 +67,15 @@ class Experiment:
   variant: str  # "full" or "cpu_smoke"
   network: str  # the "network" cell of the results row
   data: Data
-  workdir: str
-  train: tuple[str, ...]  # `handwriting train ...` arguments
+  train: Train
   evaluations: tuple[Evaluation, ...]
   paper: str = ""  # the paper's figure with its source; "" when the paper has none to compare
   lm_split: str = ""  # write this prepared split's texts to workdir/LM_TEXTS before evaluating
   note: str = ""  # shown in the row and in final_eval.json (e.g. "stand-in data, not IAM")
+
+  @property
+  def workdir(self) -> str:
+    return self.train.workdir
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,14 +137,14 @@ def iam_ondb_data(opts: Options, protocol: str, render_height: int = 0) -> Data:
     lists = opts.work / "prepared" / f"{name}-lists"
     setup = functools.partial(subset_split_lists, splits, lists, SMOKE_FORMS_PER_LIST)
     splits = lists
-  strokes = opts.strokes or opts.ondb_archive("lineStrokes")
-  args = ["prepare", "iam-ondb", "--strokes", str(strokes),
-          "--ascii", str(opts.ascii or opts.ondb_archive("ascii")), "--splits", str(splits),
-          "--protocol", protocol, "--out", str(prepared)]
+  options: dict[str, Any] = {
+    "strokes": opts.strokes or opts.ondb_archive("lineStrokes"),
+    "ascii": opts.ascii or opts.ondb_archive("ascii"), "splits": splits, "protocol": protocol,
+    "out": prepared}
   if protocol == "graves" and opts.smoke:
-    args += ["--valid-fraction", "0.15"]
+    options["valid_fraction"] = 0.15
   if render_height:
-    args += ["--render-height", str(render_height)]
+    options["render_height"] = render_height
   how = ("Graves protocol: train = trainset + testset_t + testset_f, valid carved by form "
          "(no testset_v here)" if protocol == "graves" else
          "official protocol: train trainset, valid testset_t, test testset_f")
@@ -153,72 +152,40 @@ def iam_ondb_data(opts: Options, protocol: str, render_height: int = 0) -> Data:
   label = f"IAM-OnDB {kind}, {how}"
   if opts.smoke:
     label += f"; cpu_smoke slice: first {SMOKE_FORMS_PER_LIST} forms of each list"
-  return Data(str(prepared), tuple(args), label, setup)
+  return Data(Prepare("iam-ondb", options), label, setup)
 
 
-def train_args(model: str, data: Data, workdir: str, preset: str, *overrides: str
-               ) -> tuple[str, ...]:
-  return ("train", model, "--data", data.prepared, "--workdir", workdir, "--preset", preset,
-          *overrides)
+def train(model: str, data: Data, workdir: str, preset: str, opts: Options,
+          fields: Mapping[str, object] | None = None, kind: str = "mdlstm") -> Train:
+  """Training `model` at `preset` with config `fields` set, then the script's extra
+  --config overrides (they win, as later overrides do on a command line)."""
+  return Train(model, preset, data.prepared, workdir, kind,
+               {**(fields or {}), **config_fields(opts.overrides)})
 
 
 def mdlstm_train(opts: Options, data: Data, workdir: str, train_split: str, valid_split: str,
-                 smoke_steps: int) -> tuple[tuple[str, ...], str]:
-  """(train args, network label) of the G&S 2009 MDLSTM recipe: the `iam` preset, or in
+                 smoke_steps: int) -> tuple[Train, str]:
+  """(training, network label) of the G&S 2009 MDLSTM recipe: the `iam` preset, or in
   cpu_smoke the tiny one on widths padded to multiples of 256 (few compiled shapes, so a CPU
   run is mostly training)."""
-  splits = (f"--config.train_split={train_split}", f"--config.eval_split={valid_split}")
+  splits = {"train_split": train_split, "eval_split": valid_split}
   if opts.smoke:
-    return (train_args("recognizer", data, workdir, "tiny", *splits,
-                       f"--config.num_steps={smoke_steps}", "--config.eval_every=20",
-                       "--config.max_width=1024", "--config.pad_multiple=256", *opts.overrides),
+    return (train("recognizer", data, workdir, "tiny", opts,
+                  {**splits, "num_steps": smoke_steps, "eval_every": 20, "max_width": 1024,
+                   "pad_multiple": 256}),
             f"MDLSTM 2, 4, 8 cells (tiny preset), {smoke_steps} steps")
-  return (train_args("recognizer", data, workdir, "iam", *splits, *opts.overrides),
+  return (train("recognizer", data, workdir, "iam", opts, splits),
           "MDLSTM hierarchy 2, 10, 50 cells, reduction 64 x 8 (`--preset iam`)")
 
 
 def recognizer_evaluations(workdir: str, prepared: str, split: str) -> tuple[Evaluation, ...]:
   """CER/WER on `split`: greedy, and beam 10 with a 4-gram character LM on workdir/LM_TEXTS."""
-  base = ("evaluate", "recognizer", "--workdir", workdir, "--data", prepared, "--split", split)
-  return (Evaluation("greedy", base),
-          Evaluation("beam10_lm",
-                     (*base, "--beam", "10", "--lm", str(Path(workdir) / LM_TEXTS))))
+  return (Evaluation("greedy", "recognizer", workdir, prepared, split),
+          Evaluation("beam10_lm", "recognizer", workdir, prepared, split, beam=10,
+                     lm=str(Path(workdir) / LM_TEXTS)))
 
 
 # --- running -------------------------------------------------------------------------------
-
-class _Tee(io.TextIOBase):
-  """Writes to several text streams at once (the console and a capture buffer)."""
-
-  def __init__(self, *streams: TextIO):
-    self.streams = streams
-
-  def write(self, s: str) -> int:
-    for stream in self.streams:
-      stream.write(s)
-    return len(s)
-
-  def flush(self) -> None:
-    for stream in self.streams:
-      stream.flush()
-
-
-def run_cli(args: Sequence[str], cli_main: CliMain | None = None) -> str:
-  """Runs `handwriting <args>` in this process; returns what it printed (also shown)."""
-  if cli_main is None:
-    from handwriting.cli import main as cli_main
-  print(f"\n$ {command_line(args)}", flush=True)
-  captured = io.StringIO()
-  with contextlib.redirect_stdout(_Tee(sys.stdout, captured)):
-    code = cli_main(list(args))
-  if code != 0:
-    raise ExperimentError(f"`{command_line(args)}` exited with status {code}")
-  return captured.getvalue()
-
-
-def command_line(args: Sequence[str]) -> str:
-  return "handwriting " + " ".join(shlex.quote(a) for a in args)
-
 
 def write_lm_texts(prepared: str, split: str, path: Path) -> int:
   """The transcriptions of one prepared split, one per line (the text a character LM learns)."""
@@ -236,7 +203,7 @@ def device_info() -> dict[str, Any]:
   return {"kind": devices[0].device_kind, "count": len(devices), "backend": jax.default_backend()}
 
 
-def run(exp: Experiment, cli_main: CliMain | None = None, script: str = "") -> dict[str, Any]:
+def run(exp: Experiment, script: str = "") -> dict[str, Any]:
   """Prepares (once), trains (resuming), evaluates; writes workdir/final_eval.json; returns it."""
   start = time.perf_counter()
   workdir = Path(exp.workdir)
@@ -248,23 +215,30 @@ def run(exp: Experiment, cli_main: CliMain | None = None, script: str = "") -> d
   else:
     if exp.data.setup is not None:
       exp.data.setup()
-    run_cli(exp.data.prepare, cli_main)
+    with step(exp.data.prepare.command()):
+      exp.data.prepare.run()
   t_prepare = time.perf_counter()
-  trained = parse_trained(run_cli(exp.train, cli_main))
+  with step(exp.train.command()):
+    trained = exp.train.run()
+  print(f"trained to step {trained.step}")
   t_train = time.perf_counter()
   if exp.lm_split:
     n = write_lm_texts(exp.data.prepared, exp.lm_split, workdir / LM_TEXTS)
     print(f"language model texts: {n} lines of split {exp.lm_split} -> {workdir / LM_TEXTS}")
-  figures = {e.label: parse_figures(run_cli(e.args, cli_main)) for e in exp.evaluations}
+  figures = {}
+  for e in exp.evaluations:
+    with step(e.command()):
+      figures[e.label] = e.run()
+    print(figures_cell(e.label, figures[e.label]))
   t_end = time.perf_counter()
   result = {
     "experiment": exp.name, "table": exp.table, "variant": exp.variant, "data": exp.data.label,
     "network": exp.network, "note": exp.note, "paper": exp.paper, "figures": figures,
-    "step": next(iter(figures.values()))["step"] if figures else trained.get("step"),
-    "train_final_eval": trained.get("eval", {}),
-    "commands": {"script": script, "prepare": command_line(exp.data.prepare),
-                 "train": command_line(exp.train),
-                 "evaluate": [command_line(e.args) for e in exp.evaluations]},
+    "step": next(iter(figures.values()))["step"] if figures else trained.step,
+    "train_final_eval": {k: float(v) for k, v in trained.eval.items()},
+    "commands": {"script": script, "prepare": exp.data.prepare.command(),
+                 "train": exp.train.command(),
+                 "evaluate": [e.command() for e in exp.evaluations]},
     "prepare_reused": reused,
     "wall_s": {"prepare": round(t_prepare - start, 1), "train": round(t_train - t_prepare, 1),
                "evaluate": round(t_end - t_train, 1), "total": round(t_end - start, 1)},
@@ -315,9 +289,10 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 
 def options(args: argparse.Namespace, overrides: Sequence[str]) -> Options:
-  bad = [a for a in overrides if not a.startswith("--config.")]
-  if bad:
-    raise SystemExit(f"unrecognized arguments: {' '.join(bad)}")
+  try:
+    config_fields(overrides)
+  except ExperimentError as e:
+    raise SystemExit(str(e)) from None
   def path(v: str | None) -> Path | None:
     return Path(v) if v else None
   return Options(variant=args.variant, work=Path(args.work), data_root=Path(args.data_root),
@@ -355,6 +330,9 @@ def run_script(build: Callable[[Options], list[Experiment]], description: str,
     experiments = [e for e in experiments if e.name == args.only]
     if not experiments:
       raise SystemExit(f"--only {args.only}: no such experiment in this script")
+  for e in experiments:  # a misspelt --config field fails now, not after hours of another run
+    with step(e.train.command(), show=False):
+      e.train.config()
   script = script or "python " + " ".join(shlex.quote(a) for a in sys.argv)
   results = [run(e, script=script) for e in experiments]
   print("\nRows for experiments/RESULTS.md:\n" + ROW_HEADER)

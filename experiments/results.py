@@ -1,11 +1,13 @@
-"""What the reproduction runner reads from `handwriting`'s printed output (the figures of an
-`evaluate` summary line, the step and final evaluation of a `train` run) and how it writes a
-row of experiments/RESULTS.md from a run's final_eval.json (see reproduce.py)."""
+"""The figures the reproduction runner takes from the API's evaluations (`evaluate_writer`,
+`evaluate_reader`: fields, not printed text) and how it writes a row of experiments/RESULTS.md
+from a run's final_eval.json (see reproduce.py)."""
 
 from __future__ import annotations
 
-import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # annotations only: importing the API loads JAX
+  from handwriting.api.evaluation import ReaderEvaluation, WriterEvaluation
 
 ROW_HEADER = ("| data | network | steps | paper | ours | hardware, wall time | command |\n"
               "| --- | --- | --- | --- | --- | --- | --- |")
@@ -15,62 +17,35 @@ class ExperimentError(RuntimeError):
   """A step of an experiment failed (the message names the command) or cannot be built."""
 
 
-_NUMBER = r"(-?(?:\d+(?:\.\d*)?|nan|inf))"
-_SEQUENCE_RE = re.compile(
-  r"(?P<model>synthesis|prediction) step (?P<step>\d+) on (?P<split>\S+) \((?P<lines>\d+) "
-  rf"lines\): log-loss {_NUMBER} nats/sequence, {_NUMBER} nats/point, SSE {_NUMBER} per point")
-_RECOGNIZER_RE = re.compile(
-  r"recognizer step (?P<step>\d+) on (?P<split>\S+) \((?P<lines>\d+) lines, (?P<skipped>\d+) "
-  rf"skipped\): CER {_NUMBER}% WER {_NUMBER}%")
-_TRAINED_RE = re.compile(r"trained \S+ to step (\d+) in (\d+) s(?:; eval: (.*))?$", re.MULTILINE)
+def writer_figures(r: WriterEvaluation) -> dict[str, Any]:
+  """final_eval.json's figures of a WriterEvaluation (Graves 2013, Tables 3-4): nats per
+  sequence and per point, SSE per point, with the step, split and line count they cover."""
+  return {"step": int(r.step), "split": r.split, "lines": int(r.lines),
+          "nats_per_sequence": float(r.nats_per_sequence),
+          "nats_per_point": float(r.nats_per_point), "sse_per_point": float(r.sse_per_point)}
 
 
-def parse_figures(printed: str) -> dict[str, Any]:
-  """The figures of the last `handwriting evaluate` summary line in `printed`.
-
-  Synthesis/prediction: nats_per_sequence, nats_per_point, sse_per_point; recognizer: cer and wer
-  (fractions, as printed / 100); both: step, split, lines (and skipped).
-  """
-  seq, rec = list(_SEQUENCE_RE.finditer(printed)), list(_RECOGNIZER_RE.finditer(printed))
-  if rec and (not seq or rec[-1].start() > seq[-1].start()):
-    m = rec[-1]
-    cer, wer = float(m.group(5)), float(m.group(6))
-    return {"step": int(m["step"]), "split": m["split"], "lines": int(m["lines"]),
-            "skipped": int(m["skipped"]), "cer": cer / 100, "wer": wer / 100}
-  if seq:
-    m = seq[-1]
-    return {"step": int(m["step"]), "split": m["split"], "lines": int(m["lines"]),
-            "nats_per_sequence": float(m.group(5)), "nats_per_point": float(m.group(6)),
-            "sse_per_point": float(m.group(7))}
-  raise ExperimentError("no evaluation summary line in the output:\n" + printed[-2000:])
+def reader_figures(r: ReaderEvaluation) -> dict[str, Any]:
+  """final_eval.json's figures of a ReaderEvaluation: corpus CER and WER (fractions), the
+  character counts the CER is made of, and the decoding."""
+  return {"step": int(r.step), "split": r.source, "lines": int(r.lines),
+          "skipped": int(r.skipped), "cer": float(r.cer), "wer": float(r.wer),
+          "chars": int(r.chars), "char_edits": int(r.char_edits), "decoding": r.decoding}
 
 
-def parse_trained(printed: str) -> dict[str, Any]:
-  """Step, seconds and final-eval metrics from `handwriting train`'s last line ({} if absent)."""
-  found = list(_TRAINED_RE.finditer(printed))
-  if not found:
-    return {}
-  step, seconds, shown = found[-1].groups()
-  metrics = {}
-  for pair in (shown or "").split(", "):
-    key, _, value = pair.rpartition(" ")
-    if key:
-      metrics[key] = float(value)
-  return {"step": int(step), "seconds": int(seconds), "eval": metrics}
+def figures_cell(label: str, f: dict[str, Any]) -> str:
+  """One evaluation's figures as the "ours" cell shows them, with what they cover."""
+  where = f"{f['lines']} {f['split']} lines"
+  where = where if label == f["split"] else f"{label}, {where}"
+  if "cer" in f:
+    return f"CER {100 * f['cer']:.2f} %, WER {100 * f['wer']:.2f} % ({where})"
+  return (f"{f['nats_per_sequence']:.1f} nats/sequence, SSE {f['sse_per_point']:.4f} "
+          f"per point ({where})")
 
 
 def ours(figures: dict[str, dict[str, Any]]) -> str:
   """The "ours" cell: every evaluation's figures, labelled."""
-  cells = []
-  for label, f in figures.items():
-    where = f"{f['lines']} {f['split']} lines"
-    where = where if label == f["split"] else f"{label}, {where}"
-    if "cer" in f:
-      cells.append(f"CER {100 * f['cer']:.2f} %, WER {100 * f['wer']:.2f} % ({where})")
-    else:
-      cells.append(f"{f['nats_per_sequence']:.1f} nats/sequence, SSE {f['sse_per_point']:.4f} "
-                   f"per point ({where})")
-  return "; ".join(cells)
+  return "; ".join(figures_cell(label, f) for label, f in figures.items())
 
 
 def markdown_row(result: dict[str, Any]) -> str:

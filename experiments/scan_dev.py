@@ -20,10 +20,9 @@ from __future__ import annotations
 import argparse
 import tempfile
 from pathlib import Path
+from typing import Any
 
-from handwriting import pretrained
-from handwriting.recognition.files import Reader, evaluate_images
-from handwriting.recognition.inference import Decoder, load_lm
+import handwriting
 
 LM_WEIGHT = 0.5  # the CLI's default; not tuned on this set
 
@@ -36,25 +35,26 @@ def _reader_arg(text: str) -> tuple[str, str, str | None]:
   return label, workdir, norm or None
 
 
-def evaluate_reader(label: str, workdir: str, norm: str | None, manifest: str, lm_texts: str | None,
-                    beam: int, out: Path) -> list[dict]:
-  """Greedy and beam + LM figures of one reader as table rows."""
-  reader = Reader.load(pretrained.resolve(workdir, "recognizer"), norm)
-  decoders = [("greedy", Decoder())]
+def score_reader(label: str, workdir: str, norm: str | None, manifest: str,
+                 lm_texts: str | None, beam: int, out: Path) -> list[dict[str, Any]]:
+  """Greedy and beam + LM figures of one reader (`evaluate_reader` on the manifest) as rows."""
+  reader = handwriting.Reader.load(workdir, norm)  # loaded once for both decodings
+  decodings: list[tuple[str, dict[str, Any]]] = [("greedy", {})]
   if lm_texts:
-    lm = load_lm(lm_texts, reader.spec.alphabet)
-    decoders.append((f"beam {beam} + 4-gram LM", Decoder(beam, lm, LM_WEIGHT)))
+    decodings.append((f"beam {beam} + 4-gram LM",
+                      {"beam": beam, "lm": lm_texts, "lm_weight": LM_WEIGHT}))
   rows = []
-  for name, decoder in decoders:
+  for name, decoder in decodings:
     safe = "".join(c if c.isalnum() else "_" for c in f"{label}_{name}")
-    r = evaluate_images(reader, manifest, decoder, hypotheses=out / f"{safe}.tsv")
+    r = handwriting.evaluate_reader(reader, images=manifest, hypotheses=out / f"{safe}.tsv",
+                                    **decoder)
     rows.append({"reader": label, "workdir": Path(workdir).name, "norm": r.norm,
                  "step": r.step, "decoding": name, "lines": r.lines, "skipped": r.skipped,
                  "cer": r.cer, "wer": r.wer})
   return rows
 
 
-def table(rows: list[dict]) -> str:
+def table(rows: list[dict[str, Any]]) -> str:
   lines = ["| reader | normalisation | decoding | lines | CER | WER |",
            "| --- | --- | --- | --- | --- | --- |"]
   for r in rows:
@@ -65,7 +65,7 @@ def table(rows: list[dict]) -> str:
   return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> list[dict]:
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--images", required=True, help="manifest of the real line images")
   p.add_argument("--reader", action="append", type=_reader_arg, default=[],
@@ -78,11 +78,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
   out = Path(args.out or tempfile.mkdtemp(prefix="scan_dev_"))
   rows = []
   for label, workdir, norm in args.reader:
-    rows += evaluate_reader(label, workdir, norm, args.images, args.lm_texts, args.beam, out)
+    rows += score_reader(label, workdir, norm, args.images, args.lm_texts, args.beam, out)
   if args.tesseract:
     import tesseract_dev
-    figures = tesseract_dev.main(["--images", args.images, "--out", str(out / "tesseract"),
-                                  "--quiet"])
+    figures = tesseract_dev.evaluate(args.images, out / "tesseract", verbose=False)
     rows.append({"reader": "Tesseract 5 (outside reference)", "workdir": "tesseract --psm 7",
                  "norm": "its own", "step": 0, "decoding": "its own", "lines": figures["lines"],
                  "skipped": figures.get("skipped", 0), "cer": figures["cer"],

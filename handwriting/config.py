@@ -1,14 +1,16 @@
-"""Command-line overrides for the one config system (ml_collections.ConfigDict).
+"""Command-line overrides for the one config system (ml_collections.ConfigDict), and checks.
 
 `apply_overrides(cfg, ["--config.optimizer.learning_rate=3e-4", "--config.batch_size", "16"])`
 sets fields in place. A value is parsed to the type of the field it replaces, so a typo in a
-name or a value of the wrong type is a clear error before anything runs.
+name or a value of the wrong type is a clear error before anything runs; `validate` (run by
+`apply_overrides` and by the training loop) catches values out of range the same way.
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 
 import ml_collections
 
@@ -16,7 +18,58 @@ PREFIX = "--config."
 
 
 class ConfigError(ValueError):
-  """An override names no field or carries a value of the wrong type."""
+  """An override names no field or carries a wrong value; the message names the field."""
+
+
+# Numeric fields of the project's configs (train loop, optimizer, synthesis and recognition
+# models), by dotted name, with what each needs. A tuple field has every element checked; a field
+# a config lacks is skipped, so one table serves every model. Zero stays allowed where it means
+# "off" or "only at the end" (see the fields' comments in the configs).
+_RULES: tuple[tuple[str, Callable[[float], bool], tuple[str, ...]], ...] = (
+  ("positive", lambda v: v > 0, (
+    "batch_size", "num_steps", "optimizer.learning_rate", "optimizer.eps", "pad_multiple",
+    "max_points", "max_width", "image_height", "model.num_layers", "model.hidden_size",
+    "model.num_mixtures", "model.window_size", "model.kappa_scale", "model.hidden_sizes",
+    "model.subsample_sizes", "model.input_block", "model.hidden_blocks", "model.subsample")),
+  ("zero or more", lambda v: v >= 0, (
+    "log_every", "eval_every", "checkpoint_every", "keep_checkpoints", "eval_max_lines",
+    "optimizer.grad_clip_norm", "optimizer.warmup_steps", "model.feature_size",
+    "model.lstm_clip", "model.output_clip")),
+  ("at least 1", lambda v: v >= 1, ("pad_growth",)),
+  ("in [0, 1)", lambda v: 0 <= v < 1, ("optimizer.momentum", "optimizer.decay")),
+)
+_MISSING = object()
+
+
+def _lookup(cfg: ml_collections.ConfigDict, dotted: str) -> object:
+  node: object = cfg
+  for part in dotted.split("."):
+    if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+      return _MISSING
+    node = node[part]
+  return node
+
+
+def _numbers(value: object) -> list[object]:
+  """The scalars of a value, nested tuples and lists flattened (hidden_blocks is a pair of
+  pairs)."""
+  if isinstance(value, (tuple, list)):
+    return [x for v in value for x in _numbers(v)]
+  return [value]
+
+
+def validate(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Raises ConfigError naming the first field of `cfg` whose value is out of range (a batch
+  size of 0, a negative learning rate, ...) before anything is built from it; returns `cfg`."""
+  for wanted, ok, names in _RULES:
+    for name in names:
+      value = _lookup(cfg, name)
+      if value is _MISSING or value is None:
+        continue
+      if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                 and ok(v) for v in _numbers(value)):
+        raise ConfigError(f"config.{name} must be {wanted}, got {value!r}")
+  return cfg
 
 
 def _parse(text: str, old: object, name: str) -> object:
@@ -59,7 +112,8 @@ def set_field(cfg: ml_collections.ConfigDict, dotted: str, text: str) -> None:
 
 def apply_overrides(cfg: ml_collections.ConfigDict, args: Sequence[str]
                     ) -> ml_collections.ConfigDict:
-  """Applies `--config.a.b=v` (or `--config.a.b v`) arguments to `cfg` in place; returns it."""
+  """Applies `--config.a.b=v` (or `--config.a.b v`) arguments to `cfg` in place, then
+  `validate`s the result; returns it."""
   args = list(args)
   i = 0
   while i < len(args):
@@ -75,4 +129,4 @@ def apply_overrides(cfg: ml_collections.ConfigDict, args: Sequence[str]
       i += 1
     set_field(cfg, key, text)
     i += 1
-  return cfg
+  return validate(cfg)

@@ -15,8 +15,6 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
-
 DEFAULT_TEXT = "Handwriting synthesis, after Alex Graves."
 # Characters per written line, per writer: about what its training lines hold (IAM-OnDB 35-50,
 # the synthetic set at most 40).
@@ -70,53 +68,47 @@ def _write_and_read(text: str, svg: Path, model: str, bias: float, style: str | 
   """Writes `text` with shipped `model` (SVG + PNG page), reads it back with the shipped reader
   of the same data, prints both and returns the CER."""
   from handwriting import legibility, pretrained
-  from handwriting.recognition import inference as reader_lib
+  from handwriting.api.page import points_to_offsets
+  from handwriting.api.style import Style
+  from handwriting.draw import synthesis_plots
+  from handwriting.recognition.inference import Decoder
   from handwriting.recognition.metrics import char_errors
-  from handwriting.synthesis import inference as writer_lib
-  from handwriting.synthesis.commands import write_command
+  from handwriting.synthesis.inference import Written
 
-  written = write_command(text, model, str(svg), bias=bias, seed=seed,
-                          width=LINE_WIDTH.get(model, DEFAULT_WIDTH),
-                          style=style, style_text=None, data=str(data_dir), stroke_width=2.0,
-                          colour="black", plot_attention=str(attention) if attention else None,
-                          plot_density=None)
-  _page_png([w.strokes for w in written], svg.with_suffix(".png"))
+  writer = _load_writer(model)
+  primer = Style.from_prepared(data_dir, int(style)) if style is not None else None
+  page, = writer.write(text, bias=bias, seed=seed, style=primer,
+                       width=LINE_WIDTH.get(model, DEFAULT_WIDTH))
+  page.save(svg)
+  page.save(svg.with_suffix(".png"))
+  if attention:
+    line = page.lines[0]
+    synthesis_plots.plot_attention(line.phi, line.text, attention,
+                                   ink_Tx3=points_to_offsets(line.points))
   how = f"style of synthetic line {style}, " if style is not None else ""
   print(f"wrote {svg} and {svg.with_suffix('.png')} ({model}, {how}bias {bias:g})")
-  reader = pretrained.reader_for(model)
-  r_model, r_spec = _load_reader(reader)
-  _, w_spec = writer_lib.read_spec(pretrained.resolve(model, "synthesis"))
-  read = reader_lib.transcribe(r_model, r_spec, legibility.reader_inputs(written, w_spec, r_spec),
-                               reader_lib.Decoder())
-  for w, r in zip(written, read):
-    print(f"  written: {w.text!r}\n  read:    {r!r}")
-  rate = char_errors([w.text for w in written], read).rate
-  print(f"  CER of the text read back by {reader}: {100 * rate:.1f}%")
+  reader_name = pretrained.reader_for(model)
+  reader = _load_reader(reader_name)
+  # The reader sees the lines as legibility.py gives them: in its own input form and units.
+  written = [Written(line.text, line.strokes, writer.normalised(line), line.phi, line.finished)
+             for line in page.lines]
+  read = reader.transcribe(legibility.reader_inputs(written, writer.spec, reader.spec),
+                           Decoder())
+  for line, r in zip(page.lines, read):
+    print(f"  written: {line.text!r}\n  read:    {r!r}")
+  rate = char_errors([line.text for line in page.lines], read).rate
+  print(f"  CER of the text read back by {reader_name}: {100 * rate:.1f}%")
   return rate
 
 
-@functools.lru_cache(maxsize=None)  # each shipped reader reads several pages: loaded once
+@functools.cache  # each shipped model writes or reads several pages: loaded once
+def _load_writer(name: str):
+  from handwriting.api.writer import Writer
+  return Writer.load(name)
+
+
+@functools.cache
 def _load_reader(name: str):
   from handwriting import pretrained
-  from handwriting.recognition import inference as reader_lib
-  return reader_lib.load(pretrained.resolve(name, "recognizer"))
-
-
-def _page_png(lines: list[list[np.ndarray]], path: Path, row: int = 64, gap: int = 20) -> None:
-  """The written lines as one grey page, all at one scale (the tallest line fills a row)."""
-  from PIL import Image
-
-  from handwriting.data.render import render_strokes
-
-  ys = [np.concatenate(s)[:, 1] for s in lines]
-  tallest = max(np.ptp(y) for y in ys)
-  rows = []
-  for strokes, y in zip(lines, ys):
-    mid = float(y.min() + y.max()) / 2
-    rows.append(255 - render_strokes(strokes, height=row,
-                                     y_range=(mid - tallest / 2, mid + tallest / 2)))
-  page = Image.new("L", (max(r.shape[1] for r in rows) + 2 * gap, (row + gap) * len(rows) + gap),
-                   255)
-  for k, r in enumerate(rows):
-    page.paste(Image.fromarray(r), (gap, gap + (row + gap) * k))
-  page.save(path)
+  from handwriting.recognition.files import Reader
+  return Reader(pretrained.resolve(name, "recognizer"))

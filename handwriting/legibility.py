@@ -127,22 +127,28 @@ def plot(scores: Sequence[BiasScore], path: str | os.PathLike[str], title: str) 
   plt.close(fig)
 
 
-def run(synthesis_dir: str, reader_dir: str, texts_path: str, biases: Sequence[float],
-        out: str | os.PathLike[str], decoder: reader_lib.Decoder, seed: int = 0,
-        batch: int = 16) -> list[BiasScore]:
-  """`handwriting evaluate legibility`: scores, then legibility.json, legibility.png and a
-  sample SVG per bias under `out`."""
+def run(synthesis_dir: str, reader_dir: str, texts: str | os.PathLike[str] | Sequence[str],
+        biases: Sequence[float], out: str | os.PathLike[str] | None,
+        decoder: reader_lib.Decoder, seed: int = 0, batch: int = 16) -> list[BiasScore]:
+  """`handwriting evaluate legibility`: scores per bias; with `out`, also legibility.json,
+  legibility.png and a sample SVG per bias there. `texts`: a file (one per line) or a list."""
   from handwriting.draw.svg import write_svg
 
-  texts = read_texts(texts_path)
+  text_list = read_texts(texts) if isinstance(texts, (str, os.PathLike)) else list(texts)
+  if not text_list:
+    raise DataError("texts", "no texts to write")
   writer = writer_lib.load(synthesis_dir, "synthesis")
   reader = reader_lib.load(reader_dir)
-  scores, kept = score(writer, reader, texts, biases, decoder=decoder, seed=seed, batch=batch)
+  scores, kept = score(writer, reader, text_list, biases, decoder=decoder, seed=seed,
+                       batch=batch)
+  if out is None:
+    return scores
   out = Path(out)
   out.mkdir(parents=True, exist_ok=True)
   for bias, written in kept.items():
     write_svg(out / f"written_bias{bias:g}.svg", [w.strokes for w in written])
-  result = {"synthesis": str(synthesis_dir), "reader": str(reader_dir), "texts": str(texts_path),
+  result = {"synthesis": Path(synthesis_dir).name, "reader": Path(reader_dir).name,
+            "texts": str(texts) if isinstance(texts, (str, os.PathLike)) else "list",
             "seed": seed, "decoder": {"beam": decoder.beam, "lm": decoder.lm is not None},
             "scores": [dataclasses.asdict(s) for s in scores]}
   (out / "legibility.json").write_text(json.dumps(result, indent=1))

@@ -32,7 +32,7 @@ import numpy as np
 
 from handwriting.data import store
 from handwriting.data.alphabet import Alphabet
-from handwriting.data.report import DataError, SkipReport
+from handwriting.data.report import DataError, SkipReport, count
 from handwriting.data.splits import SplitAssignment, assign_splits, read_split_lists, train_split
 from handwriting.data.strokes import (
   DEFAULT_MAX_OFFSET,
@@ -268,7 +268,7 @@ def prepare(strokes: str, ascii: str, splits: str | None, out: str, protocol: st
       continue
     texts[line.line_id] = line.text
     form_of[line.line_id] = line.form_id
-  print(f"  paired {len(offsets)} lines of {len(set(form_of.values()))} forms "
+  print(f"  paired {count(len(offsets), 'line')} of {count(len(set(form_of.values())), 'form')} "
         f"in {time.perf_counter() - start:.1f} s")
 
   assignment = assign_splits(list(offsets), form_of.__getitem__, lists, protocol,
@@ -315,7 +315,8 @@ def _print_summary(assignment: SplitAssignment, counts: dict[str, int], form_of:
                    mean: np.ndarray, std: np.ndarray, alphabet: Alphabet) -> None:
   for name, ids in assignment.splits.items():
     how = " (carved by form from train)" if name == "valid" and assignment.carved else ""
-    print(f"  {name}: {counts[name]} lines, {len({form_of[i] for i in ids})} forms{how}")
+    print(f"  {name}: {count(counts[name], 'line')}, "
+          f"{count(len({form_of[i] for i in ids}), 'form')}{how}")
   if assignment.unlisted:
     print(f"  not in any split list: {len(assignment.unlisted)} lines (in skipped.txt)")
   for name, entries in assignment.unmatched.items():

@@ -53,6 +53,14 @@ def _grey(img: Image.Image) -> np.ndarray:
   raise ValueError(f"unsupported image mode {mode!r}")
 
 
+def pil_to_paper(img: Image.Image, name: str = "image") -> np.ndarray:
+  """A decoded PIL image as uint8 [H, W] grey, paper convention; DataError for other modes."""
+  try:
+    return _grey(img)
+  except ValueError as e:
+    raise DataError(name, str(e)) from None
+
+
 def load_image(path: str | os.PathLike[str]) -> np.ndarray:
   """Reads an image file as uint8 [H, W] grey in paper convention (white 255, ink dark).
 

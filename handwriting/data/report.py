@@ -64,6 +64,11 @@ class SkipReport:
     print(f"skipped: {len(self.items)} ({counts})", file=file)
 
 
+def count(n: int, noun: str) -> str:
+  """"1 form", "2 forms": a count with its noun in the right number."""
+  return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def read_bytes(path: str | os.PathLike[str]) -> bytes:
   """The file's bytes; DataError(path, "missing file" | "cannot read: ...") when it cannot be."""
   try:

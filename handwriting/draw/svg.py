@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import svgwrite
@@ -58,12 +59,12 @@ def layout(lines: Sequence[Strokes], line_height: float, margin: float
   return placed, max(width, 2 * margin + 1), 2 * margin + len(lines) * line_height
 
 
-def write_svg(path: str | os.PathLike[str], lines: Sequence[Strokes], *,
-              line_height: float = 60.0, margin: float = 20.0, stroke_width: float = 2.0,
-              colour: str | Sequence[str] = "black", background: str | None = "white") -> None:
-  """Writes the lines as one page; `colour` is one colour or one per line."""
+def svg_drawing(lines: Sequence[Strokes], *, line_height: float = 60.0, margin: float = 20.0,
+                stroke_width: float = 2.0, colour: str | Sequence[str] = "black",
+                background: str | None = "white") -> svgwrite.Drawing:
+  """The lines as one page; `colour` is one colour or one per line."""
   placed, width, height = layout(lines, line_height, margin)
-  dwg = svgwrite.Drawing(str(path), size=(f"{width:.0f}px", f"{height:.0f}px"),
+  dwg = svgwrite.Drawing(size=(f"{width:.0f}px", f"{height:.0f}px"),
                          viewBox=f"0 0 {width:.1f} {height:.1f}")
   if background:
     dwg.add(dwg.rect((0, 0), (width, height), fill=background))
@@ -76,4 +77,17 @@ def write_svg(path: str | os.PathLike[str], lines: Sequence[Strokes], *,
     for s in strokes:
       group.add(dwg.path(d=smooth_path(s)))
     dwg.add(group)
-  dwg.save()
+  return dwg
+
+
+def svg_text(lines: Sequence[Strokes], **kwargs) -> str:
+  """The page as SVG markup (options as `svg_drawing`)."""
+  return svg_drawing(lines, **kwargs).tostring()
+
+
+def write_svg(path: str | os.PathLike[str], lines: Sequence[Strokes], **kwargs) -> None:
+  """Writes the page to `path` (options as `svg_drawing`), atomically."""
+  path = Path(path)
+  tmp = path.with_name(path.name + ".tmp")
+  tmp.write_text(svg_text(lines, **kwargs), encoding="utf-8")
+  os.replace(tmp, path)

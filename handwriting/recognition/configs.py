@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ml_collections
 
+from handwriting.config import ConfigError
 from handwriting.train.loop import default_train_config
 
 MDLSTM_PRESETS = ("arabic", "iam", "small", "tiny")
@@ -80,9 +81,9 @@ def get_config(preset: str = "arabic", model_type: str = "mdlstm") -> ml_collect
   """Presets: model_type "mdlstm": arabic, iam, small, tiny; "online": graves, small, tiny."""
   presets = {"mdlstm": MDLSTM_PRESETS, "online": ONLINE_PRESETS}.get(model_type)
   if presets is None:
-    raise ValueError(f"model_type must be mdlstm or online, not {model_type!r}")
+    raise ConfigError(f"model_type must be mdlstm or online, not {model_type!r}")
   if preset not in presets:
-    raise ValueError(f"unknown {model_type} preset {preset!r}; choose one of {', '.join(presets)}")
+    raise ConfigError(f"unknown {model_type} preset {preset!r}; choose one of {', '.join(presets)}")
   cfg = default_train_config()
   cfg.model_type = model_type  # "mdlstm" (offline images) or "online" (pen strokes)
   cfg.input = "images" if model_type == "mdlstm" else "strokes"  # what the task reads

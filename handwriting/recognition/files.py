@@ -16,43 +16,60 @@ from pathlib import Path
 import numpy as np
 from flax import nnx
 
-from handwriting.data.images import line_input, load_image
+from handwriting.data.images import line_input, load_image, pil_to_paper
 from handwriting.data.report import DataError, SkipReport
-from handwriting.recognition.inference import Decoder, load_with_meta, transcribe
+from handwriting.recognition.inference import Decoder, posteriors, transcribe
 from handwriting.recognition.metrics import char_errors, word_errors
 from handwriting.recognition.task import RecognizerSpec
-from handwriting.train.checkpoint import CheckpointError
+from handwriting.train.checkpoint import CheckpointError, read_checkpoint_meta, restore_model
 
 ImageLike = str | os.PathLike[str] | np.ndarray
 
 
-@dataclasses.dataclass
 class Reader:
-  """A loaded offline reader: model, spec and how it normalises images."""
+  """A trained reader: its spec from the checkpoint's meta at once, its weights restored at the
+  first transcription (so bad inputs are reported before the model loads), and, for an offline
+  reader, how it normalises images."""
 
-  model: nnx.Module
-  spec: RecognizerSpec
-  step: int
-  norm: str
+  def __init__(self, workdir: str | os.PathLike[str], norm: str | None = None):
+    meta = read_checkpoint_meta(workdir)
+    if meta.get("task") != "recognizer":
+      raise CheckpointError(f"{workdir} holds a {meta.get('task', 'unknown')!r} checkpoint, "
+                            "not a recognizer")
+    self.workdir, self.spec = str(workdir), RecognizerSpec.from_meta(meta)
+    self.step = int(meta["step"])
+    self.norm = norm or self.spec.image_norm
+    self._model: nnx.Module | None = None
 
   @classmethod
   def load(cls, workdir: str | os.PathLike[str], norm: str | None = None) -> Reader:
-    """`norm` None: the normalisation the reader was trained with."""
-    model, spec, meta = load_with_meta(workdir)
-    if spec.input_kind != "images":
+    """An offline (image) reader; `norm` None: the normalisation it was trained with."""
+    reader = cls(workdir, norm)
+    if reader.spec.input_kind != "images":
       raise CheckpointError(f"{workdir} holds an online (pen stroke) reader: it cannot read "
                             "images")
-    return cls(model, spec, int(meta["step"]), norm or spec.image_norm)
+    return reader
+
+  @property
+  def model(self) -> nnx.Module:
+    if self._model is None:
+      self._model, _ = restore_model(self.workdir, self.spec)
+    return self._model
 
   def inputs(self, paper_HxW: np.ndarray, name: str | os.PathLike[str]) -> np.ndarray:
     return line_input(paper_HxW, self.spec.config.image_height, self.norm, name)
+
+  def posteriors(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    return posteriors(self.model, self.spec, inputs)
 
   def transcribe(self, inputs: Sequence[np.ndarray], decoder: Decoder) -> list[str]:
     return transcribe(self.model, self.spec, inputs, decoder)
 
 
 def _paper(image: ImageLike) -> tuple[np.ndarray, str]:
-  """(paper-convention uint8 [H, W], a name for messages) of a path or an array."""
+  """(paper-convention uint8 [H, W], a name for messages) of a path, a PIL image or an array."""
+  if hasattr(image, "convert") and hasattr(image, "size"):  # a PIL image
+    return pil_to_paper(image), "image"
   if isinstance(image, np.ndarray):
     a = np.asarray(image)
     if a.ndim == 3:  # colour: ITU-R 601-2 luma, as Pillow converts
@@ -65,6 +82,25 @@ def _paper(image: ImageLike) -> tuple[np.ndarray, str]:
   return load_image(image), str(image)
 
 
+def line_inputs(reader: Reader, paper_HxW: np.ndarray, name: str, pages: bool = True
+                ) -> list[np.ndarray]:
+  """The network inputs of an image: one per text line found (`pages`, data/segment.py) or the
+  whole image as one line. A line left blank by normalisation is dropped from a page of several
+  lines; DataError when nothing readable is left."""
+  from handwriting.data.segment import split_lines
+  lines = split_lines(paper_HxW) if pages else [paper_HxW]
+  ready = []
+  for line_HxW in lines:
+    try:
+      ready.append(reader.inputs(line_HxW, name))
+    except DataError:
+      if len(lines) == 1:
+        raise
+  if not ready:
+    raise DataError(name, "no readable line found")
+  return ready
+
+
 def read_images(reader: Reader, images: Sequence[ImageLike], decoder: Decoder,
                 pages: bool = True) -> tuple[list[tuple[str, str]], SkipReport]:
   """(name, text) per readable image and a report of the unreadable ones.
@@ -72,22 +108,11 @@ def read_images(reader: Reader, images: Sequence[ImageLike], decoder: Decoder,
   With `pages`, an image holding several text lines is cut into its lines (data/segment.py)
   and the text has one line per text line, top to bottom; a single line stays one line.
   """
-  from handwriting.data.segment import split_lines
   report, names, line_counts, inputs = SkipReport(), [], [], []
   for image in images:
     try:
       paper_HxW, name = _paper(image)
-      lines = split_lines(paper_HxW) if pages else [paper_HxW]
-      ready = []
-      for k, line_HxW in enumerate(lines):
-        try:
-          ready.append(reader.inputs(line_HxW, name))
-        except DataError:
-          if len(lines) == 1:
-            raise
-          report.skip(f"{name} line {k + 1}", "blank after normalisation")
-      if not ready:
-        raise DataError(name, "no readable line found")
+      ready = line_inputs(reader, paper_HxW, name, pages)
     except DataError as e:
       report.add(e)
       continue

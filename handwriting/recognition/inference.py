@@ -131,14 +131,14 @@ def evaluate(workdir: str | os.PathLike[str], data: str, split: str, decoder: De
           "char_edits": c.edits, "chars": c.ref_len, "examples": list(zip(refs, hyps))[:5]}
 
 
-def plot_posteriors(model: nnx.Module, spec: RecognizerSpec, image_HxW: np.ndarray, text: str,
+def plot_posteriors(image_HxW: np.ndarray, log_probs_TxK: np.ndarray, chars: str, text: str,
                     path: str | os.PathLike[str]) -> None:
-  """The image above the CTC output probabilities per frame (blank in grey), as a PNG."""
+  """The network's input image (ink high) above its CTC output probabilities per frame (blank
+  in grey; `chars[k - 1]` labels class k), as a PNG."""
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
-  logp = posteriors(model, spec, [image_HxW])[0]
-  probs = np.exp(logp)
+  probs = np.exp(log_probs_TxK)
   fig, (ax0, ax1) = plt.subplots(2, 1, figsize=(12, 5), sharex=False)
   ax0.imshow(255 - image_HxW, cmap="gray", aspect="auto")
   ax0.set_title(text)
@@ -150,7 +150,7 @@ def plot_posteriors(model: nnx.Module, spec: RecognizerSpec, image_HxW: np.ndarr
     ax1.plot(t, probs[:, k], lw=1)
     peak = np.argmax(probs[:, k])
     if probs[peak, k] > 0.3:
-      ax1.annotate(spec.alphabet.chars[k - 1], (peak, probs[peak, k]), ha="center")
+      ax1.annotate(chars[k - 1], (peak, probs[peak, k]), ha="center")
   ax1.set_xlim(0, max(len(probs) - 1, 1))
   ax1.set_ylim(0, 1.05)
   ax1.set_xlabel("output frame")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ml_collections
 
+from handwriting.config import ConfigError
 from handwriting.train.loop import default_train_config
 
 PRESETS = ("graves", "graves_1x900", "small", "tiny")
@@ -13,9 +14,9 @@ PRESETS = ("graves", "graves_1x900", "small", "tiny")
 
 def get_config(preset: str = "graves", model_type: str = "synthesis") -> ml_collections.ConfigDict:
   if preset not in PRESETS:
-    raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
   if model_type not in ("synthesis", "prediction"):
-    raise ValueError(f"model_type must be synthesis or prediction, not {model_type!r}")
+    raise ConfigError(f"model_type must be synthesis or prediction, not {model_type!r}")
   cfg = default_train_config()
   cfg.model_type = model_type  # "synthesis" (section 5, with the window) or "prediction" (4)
   cfg.data = ""  # prepared folder with strokes_<split>.npz (the CLI's --data)

@@ -4,12 +4,15 @@ Per step: the task's batch `train_batch(step)`, sharded over the devices; one ji
 `train_step(state, batch, key)` (loss, gradient, optimizer update); every `log_every` steps a
 line in `workdir/metrics.jsonl`; every `eval_every` steps the mean metrics over
 `task.eval_batches()`; every `checkpoint_every` steps an Orbax checkpoint (and at the end).
+Progress goes to a tqdm bar on a terminal and, when there is none, to plain lines (step, loss,
+steps/s) at each log step, after one saying that the first step is compiling.
 
 Exact resume: rerunning the same command continues from the latest checkpoint as if the run had
 never stopped. Everything a step depends on is a function of the step number or is saved: the
 batch is `task.train_batch(step)`, the key is `fold_in(train_root, step)` with the root from
 `config.seed`, and the parameters, optimizer state and other model variables are restored.
 Log entries past the restored step are dropped, so metrics.jsonl never lists a step twice.
+Damaged newer checkpoints are skipped for the newest intact one (see checkpoint.py).
 
 A non-finite loss or gradient stops the run with `NonFiniteLossError` naming the step; the state
 it produced is never saved, so the latest checkpoint stays the last good one.
@@ -35,6 +38,7 @@ from flax import nnx
 from jax.sharding import Mesh
 from tqdm import tqdm
 
+from handwriting.config import validate as validate_config
 from handwriting.train import checkpoint as ckpt
 from handwriting.train import sharding
 from handwriting.train.metrics import (
@@ -205,20 +209,20 @@ def init_state(task: Task, config: ml_collections.ConfigDict, mesh: Mesh
 
 def _resume(manager: Any, state: TrainState, task: Task, config: ml_collections.ConfigDict
             ) -> TrainState:
-  """The latest checkpoint's state, or `state` when there is none."""
-  step = manager.latest_step()
-  if step is None:
+  """The latest intact checkpoint's state, or `state` when there is none."""
+  templates = {"model": {"params": state.params, "rest": state.rest},
+               "optimizer": {"step": state.step, "opt_state": state.opt_state}}
+  resumed = ckpt.restore_latest(manager, templates, task)
+  if resumed is None:
     return state
-  directory = Path(str(manager.directory))
-  meta = ckpt.read_meta(manager, step)
-  ckpt.check_task(meta, task, directory)
+  step, meta, items, damaged = resumed
+  if damaged:  # newer steps were damaged and set aside
+    tqdm.write(damaged)
   changed = [c for c in _config_changes(meta["config"], json.loads(config.to_json_best_effort()))
              if c != "num_steps"]
   note = f"; config changed since: {', '.join(changed)}" if changed else ""
-  tqdm.write(f"resuming {task.name} from {directory}/{step} ({meta['data_position']}){note}")
-  templates = {"model": {"params": state.params, "rest": state.rest},
-               "optimizer": {"step": state.step, "opt_state": state.opt_state}}
-  items = ckpt.restore(manager, step, templates, task)
+  tqdm.write(f"resuming {task.name} from {manager.directory}/{step} ({meta['data_position']})"
+             f"{note}")
   return TrainState(items["optimizer"]["step"], items["model"]["params"],
                     items["optimizer"]["opt_state"], items["model"]["rest"])
 
@@ -256,13 +260,23 @@ class _Run:
     eval_values: dict[str, float] = {}
     pending: list[tuple[int, dict[str, SumCount], jax.Array]] = []
     t_log, n_log = time.perf_counter(), 0
+    # disable=None: the bar shows only on a terminal. Elsewhere (a log file, CI, nohup) plain
+    # lines at each log step take its place, so that a log still shows progress.
     with tqdm(total=end, initial=int(state.step), desc=self.task.name, disable=None,
               dynamic_ncols=True) as bar:
-      for s in range(int(state.step), stop):
+      first = int(state.step)
+      if first < stop:  # jit compiles on the first call: minutes for a big model
+        if bar.disable:
+          tqdm.write(f"{self.task.name} step {first + 1}: compiling the training step")
+        else:
+          bar.set_postfix_str("compiling the training step")
+      for s in range(first, stop):
         batch = sharding.shard_batch(self.task.train_batch(s), self.mesh)
         state, sums, finite = self.train_fn(state, batch, self.train_root)
         step, n_log = s + 1, n_log + 1
         pending.append((step, sums, finite))
+        if s == first and not bar.disable:
+          bar.set_postfix_str("")  # compiled once the call returns (the step itself runs async)
         bar.update(1)
         log_now, eval_now, save_now = (_due(step, cfg.log_every) or step == end,
                                        _due(step, cfg.eval_every) or step == end,
@@ -275,8 +289,12 @@ class _Run:
           train_values = _check_finite(checked, self.manager)
         if log_now:
           now = time.perf_counter()
-          self.log.write(step, "train", {**train_values, "steps_per_sec": n_log / (now - t_log)})
+          steps_per_sec = n_log / (now - t_log)
+          self.log.write(step, "train", {**train_values, "steps_per_sec": steps_per_sec})
           bar.set_postfix(loss=f"{train_values['loss']:.4g}")
+          if bar.disable:
+            tqdm.write(f"{self.task.name} step {step}/{end}: loss {train_values['loss']:.4g}, "
+                       f"{steps_per_sec:.3g} steps/s")
           t_log, n_log = now, 0
         t_pause = time.perf_counter()
         if eval_now:
@@ -313,6 +331,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
   `stop_after` ends the call after that many updates without the final checkpoint or
   evaluation, as a kill would (for tests); `mesh` defaults to all visible devices.
   """
+  validate_config(config)  # before anything is built: a bad value is one line, not a traceback
   os.makedirs(workdir, exist_ok=True)
   mesh = mesh if mesh is not None else sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh)
@@ -374,7 +393,14 @@ def _best_so_far(manager: Any, metric: str) -> float:
   step = manager.latest_step()
   if step is None:
     return math.inf
-  return float(ckpt.read_meta(manager, step).get("eval", {}).get(metric, math.inf))
+  try:
+    ckpt.check_files(manager, step)
+    return float(ckpt.read_meta(manager, step).get("eval", {}).get(metric, math.inf))
+  except ckpt.DamagedCheckpointError as e:
+    # Only a copy for inference: forgetting it costs nothing the next evaluation won't replace.
+    moved = ckpt.set_aside(manager, [step])
+    tqdm.write(f"{e}; moved to {moved[0]}: the next evaluation keeps a new best model")
+    return math.inf
 
 
 def _final_eval(path: str, step: int) -> dict[str, float]:

@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pytest
@@ -232,3 +233,18 @@ def test_prepare_fills_gaps_and_shortens_jumps(tmp_path):
   np.testing.assert_allclose(off, [[0, 0, 0], [0, -10, 0], [0, -400 / 3, 0], [0, -400 / 3, 0],
                                    [0, -400 / 3, 1], [1000, 0, 0], [0, 10, 1]], atol=1e-3)
   assert r.texts.tolist() == ["ab", "cd"]
+
+
+def test_cli_prepare_exit_code_counts_what_was_lost(tmp_path, capsys):
+  from handwriting import cli
+  clean = write_ondb(tmp_path / "clean", {f"a0{i}-000": FakeForm(3) for i in range(1, 8)})
+  archive = tar_folder(clean, "lineStrokes", tmp_path / "lineStrokes-all.tar.gz")
+  base = ["prepare", "iam-ondb", "--ascii", str(clean / "ascii")]
+  assert cli.main(base + ["--strokes", str(archive), "--out", str(tmp_path / "ok")]) == 0
+  cut = tmp_path / "cut.tar.gz"
+  cut.write_bytes(archive.read_bytes()[:archive.stat().st_size // 2])
+  capsys.readouterr()
+  assert cli.main(base + ["--strokes", str(cut), "--out", str(tmp_path / "half")]) == 1
+  captured = capsys.readouterr()
+  assert "corrupt or truncated archive" in captured.out
+  assert re.search(r"warning: \d+ items skipped .*exit code 1", captured.err)

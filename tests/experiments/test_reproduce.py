@@ -1,25 +1,34 @@
-"""The reproduction runner (experiments/reproduce.py) and the per-table scripts, without training:
-every experiment x variant builds command lines that the `handwriting` parser and the presets'
-configs accept, the figures printed by `handwriting evaluate` are parsed back, and a run writes
-final_eval.json and reuses its prepared folder."""
+"""The reproduction runner (experiments/reproduce.py, calls.py, results.py) and the per-table
+scripts: every experiment x variant builds API calls whose configs the presets accept and whose
+`handwriting` command lines say the same; a run takes its figures from the fields the API
+returns (stubbed with known values, so a figure from the wrong field fails), writes
+final_eval.json and reuses its prepared folder; one tiny run goes through the real API."""
 
+import inspect
 import json
+import os
+import shlex
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import handwriting
 from handwriting import cli
+from handwriting.api.evaluation import ReaderEvaluation, WriterEvaluation
 from handwriting.config import ConfigError, apply_overrides
-from handwriting.data import iam_lines, store
+from handwriting.data import iam_lines, store, synthetic
+from handwriting.data.report import DataError
 from handwriting.recognition.configs import get_config as recognizer_config
 from handwriting.synthesis.configs import get_config as synthesis_config
+from handwriting.train import TrainResult
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 sys.path.insert(0, str(EXPERIMENTS))
-import reproduce  # noqa: E402  (experiments/ is not a package)
-import results  # noqa: E402
+import calls  # experiments/ is not a package: imported from its folder
+import reproduce
+import results
 
 COMBINATIONS = [(s, v) for s in reproduce.SCRIPTS for v in reproduce.VARIANTS]
 
@@ -31,9 +40,20 @@ def _options(tmp_path, variant, **kw):
                            **kw)
 
 
-def _train_config(train_args):
-  """What `handwriting train` would build from these arguments (parser, preset, overrides)."""
-  args, rest = cli.build_parser().parse_known_args(list(train_args))
+def _argv(command):
+  args = shlex.split(command)
+  assert args[0] == "handwriting"
+  assert not any(os.path.isabs(a) for a in args), f"an absolute path in {command}"
+  return args[1:]
+
+
+def _same_path(a, b):
+  return os.path.abspath(a) == os.path.abspath(b)
+
+
+def _cli_train_config(command):
+  """What `handwriting train` builds from this command line (parser, preset, overrides)."""
+  args, rest = cli.build_parser().parse_known_args(_argv(command))
   assert args.command == "train"
   if args.model == "recognizer":
     kind = "online" if "--config.model_type=online" in rest else "mdlstm"
@@ -41,37 +61,47 @@ def _train_config(train_args):
   else:
     config = synthesis_config(args.preset or "graves", args.model)
   config.data = args.data
-  apply_overrides(config, rest)  # raises ConfigError on a misspelt field or a bad value
-  return args, config
+  return args, apply_overrides(config, rest)
 
 
-def _parse_all(args):
-  parsed, rest = cli.build_parser().parse_known_args(list(args))
-  assert rest == [], f"unknown arguments {rest} in {args}"
-  return parsed
+def _check_prepare(prepare):
+  module = __import__(calls.PREPARERS[prepare.dataset], fromlist=["prepare"])
+  inspect.signature(module.prepare).bind(**prepare.kwargs())  # the call is well-formed
+  parsed = cli.build_parser().parse_args(_argv(prepare.command()))
+  assert (parsed.command, parsed.dataset) == ("prepare", prepare.dataset)
+  for key, value in prepare.options.items():  # the command line says the same
+    if isinstance(value, os.PathLike):
+      assert _same_path(getattr(parsed, key), value), key
+    else:
+      assert getattr(parsed, key) == value, key
 
 
 @pytest.mark.parametrize("script,variant", COMBINATIONS)
-def test_every_experiment_builds_commands_the_cli_and_configs_accept(tmp_path, script, variant):
+def test_every_experiment_builds_calls_the_api_and_the_cli_accept(tmp_path, script, variant):
   experiments = reproduce.load_script(script).build(_options(tmp_path, variant))
   assert experiments
   for exp in experiments:
     assert exp.variant == variant and exp.table and exp.network and exp.data.label
-    prep = _parse_all(exp.data.prepare)
-    assert prep.command == "prepare" and prep.out == exp.data.prepared
-    args, config = _train_config(exp.train)
-    assert args.data == exp.data.prepared and args.workdir == exp.workdir
+    _check_prepare(exp.data.prepare)
+    config = exp.train.config()  # raises ConfigError on a misspelt field or a bad value
+    assert config.data == exp.data.prepared and exp.train.workdir == exp.workdir
+    args, cli_config = _cli_train_config(exp.train.command())
+    assert _same_path(args.workdir, exp.workdir) and _same_path(cli_config.data, config.data)
+    cli_config.data = config.data
+    assert cli_config.to_dict() == config.to_dict(), "the command line trains another config"
     if variant == "cpu_smoke":
       assert config.num_steps <= 100, "a cpu_smoke run trains a few dozen steps"
     assert exp.evaluations
     for ev in exp.evaluations:
-      e = _parse_all(ev.args)
-      assert e.command == "evaluate" and e.model == args.model
-      assert e.workdir == exp.workdir and e.data == exp.data.prepared
-      assert e.split != config.train_split, "figures never come from the training split"
-      if e.lm:  # the LM learns the training transcriptions only, written into the workdir
-        assert exp.lm_split == config.train_split
-        assert Path(e.lm).parent == Path(exp.workdir)
+      e = cli.build_parser().parse_args(_argv(ev.command()))
+      assert e.command == "evaluate" and e.model == ev.model == exp.train.model
+      assert ev.workdir == exp.workdir and ev.data == exp.data.prepared
+      assert _same_path(e.workdir, ev.workdir) and _same_path(e.data, ev.data)
+      assert e.split == ev.split != config.train_split, "figures never come from training"
+      assert getattr(e, "beam", 1) == ev.beam  # writers' evaluate has no --beam
+      if ev.lm:  # the LM learns the training transcriptions only, written into the workdir
+        assert _same_path(e.lm, ev.lm) and exp.lm_split == config.train_split
+        assert Path(ev.lm).parent == Path(exp.workdir)
 
 
 @pytest.mark.parametrize("variant", reproduce.VARIANTS)
@@ -84,18 +114,31 @@ def test_workdirs_are_distinct_and_data_is_shared_by_protocol(tmp_path, variant)
   # Tables 3 and 4 read the same Graves-protocol folder; prepared once, reused by the others.
   t3, t4 = by_name[f"table3_3x400{suffix}"], by_name[f"table4_synthesis{suffix}"]
   assert t3.data.prepared == t4.data.prepared and t3.data.prepare == t4.data.prepare
-  assert "--protocol" in t3.data.prepare and "graves" in t3.data.prepare
+  assert t3.data.prepare.options["protocol"] == "graves"
   online = by_name[f"online_blstm{suffix}"]
   images = by_name[f"gs2009_iam_ondb_images{suffix}"]
-  assert "official" in online.data.prepare and "--render-height" in images.data.prepare
+  assert online.data.prepare.options["protocol"] == "official"
+  assert online.train.config().model_type == "online"
+  assert images.data.prepare.options["render_height"] == 64
   assert online.data.prepared != images.data.prepared
 
 
-def test_a_misspelt_override_fails_the_check(tmp_path):
-  opts = _options(tmp_path, "full", overrides=("--config.model.hiden_size=3",))
+def test_script_overrides_reach_the_config_and_a_misspelt_one_fails(tmp_path):
+  opts = _options(tmp_path, "cpu_smoke", overrides=("--config.num_steps=7",
+                                                    "--config.optimizer.learning_rate=0.01"))
   exp = reproduce.load_script("graves2013_table4").build(opts)[0]
+  config = exp.train.config()
+  assert config.num_steps == 7 and config.optimizer.learning_rate == 0.01  # the script's 40 lost
+  args = shlex.split(exp.train.command())
+  assert "--config.num_steps=7" in args and "--config.num_steps=40" not in args
+  assert args[-1] == "--config.optimizer.learning_rate=0.01"
+  opts = _options(tmp_path, "full", overrides=("--config.model.hiden_size=3",))
   with pytest.raises(ConfigError, match="hiden_size"):
-    _train_config(exp.train)
+    reproduce.load_script("graves2013_table4").build(opts)[0].train.config()
+  with pytest.raises(reproduce.ExperimentError, match="--config.num_steps=1000"):
+    calls.config_fields(["--num-steps=3"])
+  with pytest.raises(reproduce.ExperimentError):
+    calls.config_fields(["--config.num_steps"])
 
 
 def test_full_iam_lines_needs_the_images(tmp_path):
@@ -108,100 +151,193 @@ def test_unknown_variant_is_refused(tmp_path):
     reproduce.load_script("graves2013_table4").build(_options(tmp_path, "tiny"))
 
 
-def test_figures_are_parsed_from_what_evaluate_prints(monkeypatch, capsys):
-  from handwriting.synthesis import commands
-  monkeypatch.setattr(commands, "evaluate_command", lambda *a: {
-    "step": 1200, "lines": 37, "nll": -1041.04, "loss": -1.23456, "sse": 0.41234})
-  assert cli.main(["evaluate", "prediction", "--workdir", "w", "--data", "d"]) == 0
-  f = results.parse_figures(capsys.readouterr().out)
-  assert f == {"step": 1200, "split": "valid", "lines": 37, "nats_per_sequence": -1041.0,
-               "nats_per_point": -1.2346, "sse_per_point": 0.4123}
-
-  from handwriting import pretrained
-  from handwriting.recognition import inference
-  monkeypatch.setattr(pretrained, "resolve", lambda workdir, kind: workdir)
-  monkeypatch.setattr(inference, "evaluate", lambda *a: {
-    "cer": 0.071234, "wer": 0.2496, "lines": 410, "skipped": 3, "step": 4000,
-    "examples": [("a line", "a lime")]})
-  assert cli.main(["evaluate", "recognizer", "--workdir", "w", "--data", "d",
-                   "--split", "testset_f"]) == 0
-  f = results.parse_figures(capsys.readouterr().out)
-  assert f["split"] == "testset_f" and (f["lines"], f["skipped"], f["step"]) == (410, 3, 4000)
-  np.testing.assert_allclose([f["cer"], f["wer"]], [0.0712, 0.2496])
+def _writer_eval(step=1200, split="valid"):
+  return WriterEvaluation(model="w", step=step, split=split, lines=37, nats_per_sequence=-1041.04,
+                          nats_per_point=-1.23456, sse_per_point=0.41234)
 
 
-def test_the_last_summary_wins_and_missing_one_raises():
-  text = ("synthesis step 5 on valid (3 lines): log-loss -1.0 nats/sequence, -0.1000 nats/point, "
-          "SSE 0.5000 per point (normalised offsets)\n"
-          "recognizer step 7 on test (2 lines, 0 skipped): CER nan% WER 100.00%\n")
-  f = results.parse_figures(text)
-  assert f["step"] == 7 and np.isnan(f["cer"]) and f["wer"] == 1.0
-  with pytest.raises(reproduce.ExperimentError, match="no evaluation summary"):
-    results.parse_figures("trained synthesis to step 3 in 1 s\n")
+def _reader_eval(cer, wer, decoding="greedy", chars=5000, char_edits=356):
+  return ReaderEvaluation(model="w", step=4000, source="testset_f", lines=410, skipped=3, cer=cer,
+                          wer=wer, chars=chars, char_edits=char_edits, decoding=decoding,
+                          norm=None, rows=[])
 
 
-def test_train_summary_is_parsed():
-  assert results.parse_trained("x\ntrained recognizer to step 40 in 12 s; eval: loss 95.14, "
-                                 "ctc_per_char 3.368, infeasible 0\n") == {
-    "step": 40, "seconds": 12, "eval": {"loss": 95.14, "ctc_per_char": 3.368, "infeasible": 0.0}}
-  assert results.parse_trained("trained synthesis to step 3 in 1 s\n")["eval"] == {}
+def test_figures_come_from_the_evaluations_fields():
+  w = results.writer_figures(_writer_eval())
+  assert w == {"step": 1200, "split": "valid", "lines": 37, "nats_per_sequence": -1041.04,
+               "nats_per_point": -1.23456, "sse_per_point": 0.41234}
+  assert results.figures_cell("valid", w) == \
+      "-1041.0 nats/sequence, SSE 0.4123 per point (37 valid lines)"
+  r = results.reader_figures(_reader_eval(0.071234, 0.2496))
+  assert r == {"step": 4000, "split": "testset_f", "lines": 410, "skipped": 3, "cer": 0.071234,
+               "wer": 0.2496, "chars": 5000, "char_edits": 356, "decoding": "greedy"}
+  assert results.figures_cell("greedy", r) == \
+      "CER 7.12 %, WER 24.96 % (greedy, 410 testset_f lines)"
+  nan = results.reader_figures(_reader_eval(float("nan"), 1.0, chars=0, char_edits=0))
+  assert np.isnan(nan["cer"]) and "CER nan %, WER 100.00 %" in results.figures_cell("x", nan)
 
 
-def _fake_experiment(tmp_path, calls):
-  prepared, workdir = tmp_path / "prepared", tmp_path / "work"
-  data = reproduce.Data(str(prepared), ("prepare", "synthetic", "--out", str(prepared)), "fake",
-                        setup=lambda: calls.append("setup"))
-  evaluate = ("evaluate", "synthesis", "--workdir", str(workdir), "--data", str(prepared))
+class _FakeAPI:
+  """The API calls of a run, stubbed with known results; records what they were called with."""
+
+  def __init__(self, monkeypatch, evaluations):
+    self.calls, self.evaluations = [], list(evaluations)
+
+    def record(real, name, *args, **kw):
+      inspect.signature(real).bind(*args, **kw)  # a call the real function takes
+      self.calls.append((name, *args, kw))
+
+    def prepare(**kw):
+      record(real_prepare, "prepare", **kw)
+      Path(kw["out"]).mkdir(parents=True)
+      (Path(kw["out"]) / "meta.json").write_text("{}")
+      return {}
+
+    def train(config, workdir):
+      record(real_train, "train", config, workdir)
+      return TrainResult(40, {"loss": 1.5}, {"loss": np.float32(-0.5), "nll": -301.0}, None)
+
+    def evaluate(name, real):
+      def call(model, **kw):
+        record(real, name, model, **kw)
+        return self.evaluations.pop(0)
+      return call
+
+    real_prepare, real_train = synthetic.prepare, handwriting.train_and_evaluate
+    monkeypatch.setattr(synthetic, "prepare", prepare)
+    monkeypatch.setattr(handwriting, "train_and_evaluate", train)
+    monkeypatch.setattr(handwriting, "evaluate_writer",
+                        evaluate("writer", handwriting.evaluate_writer))
+    monkeypatch.setattr(handwriting, "evaluate_reader",
+                        evaluate("reader", handwriting.evaluate_reader))
+
+  def names(self):
+    return [c[0] for c in self.calls]
+
+
+def _fake_experiment(tmp_path, model, evaluations, setup=None, overrides=None):
+  prepared, workdir = tmp_path / "prepared", str(tmp_path / "work")
+  data = reproduce.Data(calls.Prepare("synthetic", {"out": prepared, "lines": 30}), "fake", setup)
+  train = reproduce.Train(model, "tiny", str(prepared), workdir,
+                          overrides=overrides or {"num_steps": 40})
   return reproduce.Experiment(
-    name="fake", table="Graves 2013, Table 4", variant="cpu_smoke", network="tiny",
-    data=data, workdir=str(workdir), train=("train", "synthesis", "--data", str(prepared),
-                                            "--workdir", str(workdir), "--preset", "tiny"),
-    evaluations=(reproduce.Evaluation("valid", evaluate),), paper="-1096.9 nats (paper)")
+    name="fake", table="Graves 2013, Table 4", variant="cpu_smoke", network="tiny", data=data,
+    train=train, evaluations=tuple(evaluations), paper="-1096.9 nats (paper)")
 
 
-def test_run_writes_final_eval_and_reuses_the_prepared_folder(tmp_path):
-  calls = []
-
-  def fake_cli(args):
-    calls.append(args[0])
-    if args[0] == "prepare":
-      Path(args[-1]).mkdir(parents=True)
-      (Path(args[-1]) / "meta.json").write_text("{}")
-    elif args[0] == "train":
-      print("trained synthesis to step 40 in 9 s; eval: loss -0.5")
-    else:
-      print("synthesis step 40 on valid (12 lines): log-loss -300.5 nats/sequence, "
-            "-0.5000 nats/point, SSE 0.9000 per point (normalised offsets)")
-    return 0
-
-  exp = _fake_experiment(tmp_path, calls)
-  result = reproduce.run(exp, cli_main=fake_cli, script="python experiments/x.py")
-  assert calls == ["setup", "prepare", "train", "evaluate"]
+def test_run_takes_the_figures_from_the_api_and_reuses_the_prepared_folder(
+    tmp_path, monkeypatch, capsys):
+  api = _FakeAPI(monkeypatch, [_writer_eval(40), _writer_eval(45)])
+  setups = []
+  exp = _fake_experiment(tmp_path, "synthesis", [reproduce.Evaluation(
+    "valid", "synthesis", str(tmp_path / "work"), str(tmp_path / "prepared"), "valid")],
+    setup=lambda: setups.append(1), overrides={"num_steps": 40, "model.hidden_size": 8})
+  result = reproduce.run(exp, script="python experiments/x.py")
+  assert setups == [1] and api.names() == ["prepare", "train", "writer"]
+  assert api.calls[0] == ("prepare", {"out": str(tmp_path / "prepared"), "lines": 30})
+  _, config, workdir, _ = api.calls[1]
+  assert workdir == exp.workdir and config.data == exp.data.prepared
+  assert (config.num_steps, config.model.hidden_size) == (40, 8)
+  assert api.calls[2][1:] == (exp.workdir, {"data": exp.data.prepared, "split": "valid",
+                                            "kind": "synthesis"})
   saved = json.loads((Path(exp.workdir) / "final_eval.json").read_text())
   assert saved == result
-  assert saved["step"] == 40 and saved["figures"]["valid"]["nats_per_sequence"] == -300.5
-  assert saved["train_final_eval"] == {"loss": -0.5} and not saved["prepare_reused"]
-  assert saved["commands"]["train"].startswith("handwriting train synthesis")
+  assert saved["figures"] == {"valid": {
+    "step": 40, "split": "valid", "lines": 37, "nats_per_sequence": -1041.04,
+    "nats_per_point": -1.23456, "sse_per_point": 0.41234}}
+  assert saved["step"] == 40 and saved["train_final_eval"] == {"loss": -0.5, "nll": -301.0}
+  assert not saved["prepare_reused"]
+  assert saved["commands"]["script"] == "python experiments/x.py"
+  assert saved["commands"]["train"].startswith("handwriting train synthesis --data ")
+  assert saved["commands"]["train"].endswith(
+    "--preset tiny --config.num_steps=40 --config.model.hidden_size=8")
+  assert saved["commands"]["prepare"].endswith("--lines 30")
   assert saved["device"]["count"] >= 1 and saved["device"]["kind"]
   assert set(saved["wall_s"]) == {"prepare", "train", "evaluate", "total"}
   row = results.markdown_row(saved)
   assert row.count(" | ") == 6 and "not a result" in row and "-1096.9 nats (paper)" in row
-  assert "-300.5 nats/sequence" in row
+  assert "| 40 |" in row and "-1041.0 nats/sequence, SSE 0.4123 per point (37 valid lines)" in row
+  assert "$ handwriting train synthesis" in capsys.readouterr().out
 
-  calls.clear()  # a rerun (e.g. after an interruption) trains on, without preparing again
-  again = reproduce.run(exp, cli_main=fake_cli)
-  assert again["prepare_reused"] and calls == ["train", "evaluate"]
+  api.calls.clear()  # a rerun (e.g. after an interruption) trains on, without preparing again
+  again, = reproduce.run_script(lambda opts: [exp], "fake", ["--variant", "cpu_smoke"],
+                                script="python experiments/x.py")
+  assert again["prepare_reused"] and api.names() == ["train", "writer"] and setups == [1]
+  assert again["step"] == 45  # the evaluation's step, not the training's
   assert again["earlier_calls"] == [{k: saved[k] for k in ("finished", "step", "wall_s")}]
   assert again["train_wall_s_all_calls"] == pytest.approx(
     saved["wall_s"]["train"] + again["wall_s"]["train"], abs=0.11)
+  printed = capsys.readouterr().out
+  assert results.ROW_HEADER in printed and results.markdown_row(again) in printed
   assert "over 2 calls" in results.markdown_row(again)
 
 
-def test_a_failing_step_stops_the_run(tmp_path):
-  exp = _fake_experiment(tmp_path, [])
-  with pytest.raises(reproduce.ExperimentError, match="exited with status 2"):
-    reproduce.run(exp, cli_main=lambda args: 2)
+def test_recognizer_evaluations_pass_beam_and_lm_and_keep_their_own_figures(
+    tmp_path, monkeypatch):
+  api = _FakeAPI(monkeypatch, [_reader_eval(0.071234, 0.2496),
+                               _reader_eval(0.0284, 0.0843, "beam 10 + LM", char_edits=142)])
+  workdir, prepared = str(tmp_path / "work"), str(tmp_path / "prepared")
+  exp = _fake_experiment(tmp_path, "recognizer",
+                         reproduce.recognizer_evaluations(workdir, prepared, "testset_f"))
+  result = reproduce.run(exp)
+  assert api.names() == ["prepare", "train", "reader", "reader"]
+  lm = str(Path(workdir) / reproduce.LM_TEXTS)
+  assert api.calls[2][1:] == (workdir, {"data": prepared, "split": "testset_f", "beam": 1,
+                                        "lm": None})
+  assert api.calls[3][1:] == (workdir, {"data": prepared, "split": "testset_f", "beam": 10,
+                                        "lm": lm})
+  greedy, beam = result["figures"]["greedy"], result["figures"]["beam10_lm"]
+  assert (greedy["cer"], greedy["wer"], beam["cer"], beam["wer"]) == (0.071234, 0.2496, 0.0284,
+                                                                     0.0843)
+  assert beam["decoding"] == "beam 10 + LM" and result["step"] == 4000
+  assert results.ours(result["figures"]) == (
+    "CER 7.12 %, WER 24.96 % (greedy, 410 testset_f lines); "
+    "CER 2.84 %, WER 8.43 % (beam10_lm, 410 testset_f lines)")
+  assert result["commands"]["evaluate"][1].endswith(
+    f"--split testset_f --beam 10 --lm {os.path.relpath(lm)}")
+
+
+def test_a_failing_step_stops_the_run_with_its_command(tmp_path, monkeypatch):
+  _FakeAPI(monkeypatch, [])
+
+  def broken(config, workdir):
+    raise DataError("data", "no train split here")
+  monkeypatch.setattr(handwriting, "train_and_evaluate", broken)
+  exp = _fake_experiment(tmp_path, "synthesis", [])
+  with pytest.raises(reproduce.ExperimentError,
+                     match="`handwriting train synthesis .*` failed: .*no train split here"):
+    reproduce.run(exp)
   assert not (Path(exp.workdir) / "final_eval.json").exists()
+
+
+def test_a_misspelt_override_stops_a_script_before_anything_runs(tmp_path, monkeypatch):
+  api = _FakeAPI(monkeypatch, [])
+  build = reproduce.load_script("graves2013_table3").build
+  with pytest.raises(SystemExit, match="error: `handwriting train prediction .*hiden_size"):
+    reproduce.main(build, "table 3", ["--variant", "cpu_smoke", "--work", str(tmp_path),
+                                      "--config.model.hiden_size=3"])
+  assert api.calls == [] and not (tmp_path / "prepared").exists()
+
+
+@pytest.mark.slow  # ~30 s on 2 cores, mostly compiling the tiny network's training step
+def test_a_tiny_run_through_the_real_api(tmp_path):
+  prepared, workdir = tmp_path / "prepared", str(tmp_path / "work")
+  data = reproduce.Data(calls.Prepare("synthetic", {"out": prepared, "lines": 30, "seed": 0}),
+                        "synthetic")
+  train = reproduce.Train("synthesis", "tiny", str(prepared), workdir, overrides={
+    "num_steps": 2, "max_points": 400, "batch_size": 4, "model.hidden_size": 8,
+    "eval_every": 0, "eval_max_lines": 4})
+  exp = reproduce.Experiment(
+    name="tiny", table="Graves 2013, Table 4", variant="cpu_smoke", network="tiny", data=data,
+    train=train, evaluations=(reproduce.Evaluation("valid", "synthesis", workdir, str(prepared),
+                                                   "valid"),))
+  result = reproduce.run(exp)
+  direct = handwriting.evaluate_writer(workdir, data=str(prepared), split="valid")
+  assert result["step"] == direct.step == 2
+  assert result["figures"]["valid"] == results.writer_figures(direct)
+  assert np.isfinite(result["figures"]["valid"]["nats_per_sequence"])
+  assert set(result["train_final_eval"]) >= {"loss"}
+  _check_prepare(exp.data.prepare)
 
 
 def test_lm_texts_come_from_the_named_split(tmp_path):

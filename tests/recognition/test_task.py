@@ -96,9 +96,13 @@ def test_cli_train_evaluate_read(prepared, tmp_path, capsys):
   empty = tmp_path / "empty.png"
   empty.write_bytes(b"")
   plot = tmp_path / "post.png"
-  assert cli.main(["read", str(img), str(empty), "--workdir", str(wd), "--plot", str(plot)]) == 0
+  # Exit codes: 1 when an input was skipped (the rest read), 2 when none could be read, 0 all.
+  assert cli.main(["read", str(img), str(empty), "--workdir", str(wd), "--plot", str(plot)]) == 1
   out = capsys.readouterr().out
   assert str(img) in out and "empty.png" in out and "skipped: 1" in out
   assert plot.stat().st_size > 0
+  assert cli.main(["read", str(empty), str(tmp_path / "missing.png"), "--workdir", str(wd)]) == 2
+  assert "none of the 2 input(s) could be read" in capsys.readouterr().err
+  assert cli.main(["read", str(img), "--workdir", str(wd)]) == 0
   assert cli.main(["write", "hi", "--workdir", str(wd), "-o", str(tmp_path / "x.svg")]) == 2
   assert "not a prediction or synthesis network" in capsys.readouterr().err

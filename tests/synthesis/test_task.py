@@ -93,6 +93,7 @@ def test_cli_train_write_evaluate_and_errors(prepared, tmp_path, capsys):
   assert cli.main(base + ["--config.model.hidden_sise=3"]) == 2
   err = capsys.readouterr().err
   assert "characters not in the alphabet" in err and "text is empty" in err
+  assert "--on-unknown drop" in err  # the error names the flag that drops them
   assert "not a prediction network" in err and "no checkpoint" in err
   assert "unknown config field" in err
 

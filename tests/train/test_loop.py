@@ -4,6 +4,7 @@ All runs use one task instance (shared_task) so that they share the compiled ste
 """
 
 import json
+import re
 from pathlib import Path
 
 import jax
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from handwriting.config import ConfigError
 from handwriting.train import checkpoint as ckpt
 from handwriting.train.loop import NonFiniteLossError, TrainResult, train_and_evaluate
 from handwriting.train.metrics import Averager, MetricsLog, as_sums, read_metrics
@@ -119,10 +121,10 @@ def test_exact_resume_after_a_kill(full_run, tmp_path):
 
 def test_rerunning_a_finished_run_changes_nothing(full_run):
   workdir, full = full_run
-  before = open(f"{workdir}/metrics.jsonl").read()
+  before = Path(workdir, "metrics.jsonl").read_text()
   again = train_and_evaluate(toy_config(num_steps=10, eval_every=4, checkpoint_every=4,
                                         keep_checkpoints=0), workdir, shared_task())
-  assert open(f"{workdir}/metrics.jsonl").read() == before
+  assert Path(workdir, "metrics.jsonl").read_text() == before
   assert again.step == 10 and again.eval == full.eval
   _assert_same_model(again.model, full.model)
 
@@ -242,3 +244,25 @@ def test_init_from_needs_the_same_data_preparation(full_run, tmp_path, monkeypat
     train_and_evaluate(cfg, str(tmp_path), task, stop_after=0)
   monkeypatch.setattr(type(task), "warm_start_may_change", ("image_norm",), raising=False)
   assert train_and_evaluate(cfg, str(tmp_path), task, stop_after=0).step == 0
+
+
+def test_progress_is_plain_lines_when_not_on_a_terminal(tmp_path, capsys):
+  """Under capsys stderr is no terminal, so the tqdm bar is off: a line says the first step
+  compiles, then one per log step gives the step, loss and speed."""
+  cfg = toy_config(num_steps=4, log_every=2, eval_every=0, checkpoint_every=0, best_metric="")
+  train_and_evaluate(cfg, str(tmp_path), shared_task())
+  lines = capsys.readouterr().out.splitlines()
+  assert lines[0] == "toy step 1: compiling the training step"
+  number = r"[0-9.e+-]+"
+  progress = [re.fullmatch(rf"toy step (\d)/4: loss {number}, {number} steps/s", line)
+              for line in lines]
+  assert [int(m.group(1)) for m in progress if m] == [2, 4]
+  losses = [e["loss"] for e in read_metrics(tmp_path / "metrics.jsonl", "train")]
+  assert [m.group(0).split("loss ")[1].split(",")[0] for m in progress if m] == [
+    f"{x:.4g}" for x in losses]
+
+
+def test_config_is_checked_before_anything_runs(tmp_path):
+  with pytest.raises(ConfigError, match=r"^config.batch_size must be positive, got 0$"):
+    train_and_evaluate(toy_config(batch_size=0), str(tmp_path / "run"), shared_task())
+  assert not (tmp_path / "run").exists()
