@@ -527,12 +527,40 @@ def _legibility(args: argparse.Namespace) -> None:
   print(f"wrote {args.out}/legibility.json, legibility.png and written_bias*.svg")
 
 
+# -- serve ----------------------------------------------------------------------------------
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+  p = _parser(sub, "serve", "a local web page: write text, read drawings and scans, write in "
+                            "your own hand (needs: pip install '.[serve]')")
+  p.add_argument("--host", default="127.0.0.1",
+                 help="address to bind (the default answers this machine only)")
+  p.add_argument("--port", type=int, default=8000, help="port to listen on")
+  p.add_argument("--synthesis", help="synthesis workdir or shipped name (default: shipped)")
+  p.add_argument("--online-reader", help="reader of drawings (default: the shipped reader of "
+                                         "the synthesis model's data)")
+  p.add_argument("--reader", help="reader of scans (default: the shipped offline reader)")
+  p.add_argument("--lm", help="character LM for the page's 'language model' option (as --lm "
+                              "of read)")
+
+
+def _serve(args: argparse.Namespace) -> None:
+  try:
+    from handwriting.serve.app import serve
+  except ImportError as e:
+    from handwriting.data.report import DataError
+    raise DataError("serve", f"the web page needs its extra: pip install '.[serve]' ({e})") \
+        from None
+  print(f"serving on http://{args.host}:{args.port}/ (Ctrl-C stops)", flush=True)
+  serve(args.host, args.port, synthesis=args.synthesis, online_reader=args.online_reader,
+        offline_reader=args.reader, lm=args.lm)
+
+
 # -- main ----------------------------------------------------------------------------------
 
 COMMANDS = {"prepare": _prepare, "show": _show, "demo": _demo, "train": _train, "write": _write,
             "sample": _sample, "evaluate": _evaluate, "read": _read,
-            "plot-metrics": _plot_metrics}
-NEEDS_TRAIN_ERRORS = {"train", "write", "sample", "evaluate", "read", "prepare"}
+            "plot-metrics": _plot_metrics, "serve": _serve}
+NEEDS_TRAIN_ERRORS = {"train", "write", "sample", "evaluate", "read", "prepare", "serve"}
 TAKES_OVERRIDES = {"train"}
 
 
@@ -552,6 +580,7 @@ def build_parser() -> argparse.ArgumentParser:
   _add_evaluate(sub)
   _add_read(sub)
   _add_plot_metrics(sub)
+  _add_serve(sub)
   return parser
 
 

@@ -27,9 +27,9 @@ from handwriting.data.render import render_strokes
 from handwriting.data.report import DataError
 from handwriting.recognition import inference as reader_lib
 from handwriting.recognition.metrics import char_errors, word_errors
-from handwriting.recognition.task import RecognizerSpec
+from handwriting.recognition.spec import RecognizerSpec
 from handwriting.synthesis import inference as writer_lib
-from handwriting.synthesis.task import ModelSpec
+from handwriting.synthesis.spec import ModelSpec
 
 
 @dataclasses.dataclass

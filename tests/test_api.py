@@ -172,11 +172,11 @@ def test_readers_read_paths_images_arrays_and_pages(page, tmp_path):
 
 
 def test_readme_example_runs(tmp_path, monkeypatch, capsys):
-  blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+  blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.DOTALL)
   assert blocks, "the README has a Python example"
   monkeypatch.chdir(tmp_path)
   for code in blocks:
-    exec(compile(code, "README.md", "exec"), {})
+    exec(compile(code, "README.md", "exec"), {})  # noqa: S102 -- the README example is the test
   assert (tmp_path / "hello.svg").exists() and (tmp_path / "my_style.json").exists()
   printed = capsys.readouterr().out.splitlines()
   assert len(printed) == 2 and all(line.startswith("['") for line in printed)

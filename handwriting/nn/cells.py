@@ -10,6 +10,13 @@ all time steps (or all pixels) at once, outside the sequential loop:
 Callers may add their own projections to `xproj` before `step` (the synthesis network adds the
 attention window, Graves 2013 eq. 52, which is only known inside the time loop).
 
+Both cells share one interface, `RecurrentCell` (flax's `nnx.LSTMCell` convention):
+  `cell(prev, x_BxD) -> (carry, h_BxH)`   one step from the raw input: `step` after `project`;
+  `initial_carry(batch)`                  the zero (h, c) state;
+  `in_features`, `hidden_size`            D and H.
+`prev` is the state of the one previous step for the LSTM, and the N states of the previous point
+along each dimension for the MDLSTM (with N = 1 the two cells compute the same thing).
+
 Gate layout along the last axis of `xproj` (blocks of H): LSTM [i, f, g, o]; MDLSTM
 [i, f_1 .. f_N, g, o], where g is the cell input ("c" in Graves' equations).
 """
@@ -17,6 +24,7 @@ Gate layout along the last axis of `xproj` (blocks of H): LSTM [i, f, g, o]; MDL
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +35,34 @@ from handwriting.nn.clip import clip_gradient
 Array = jax.Array
 Carry = tuple[Array, Array]  # (h_BxH, c_BxH)
 Dtype = jnp.dtype | type
+BatchShape = int | tuple[int, ...]  # the leading axes of a state: B, or e.g. (B, L)
+
+
+@runtime_checkable
+class RecurrentCell(Protocol):
+  """What every recurrent cell of this package offers; see the module docstring."""
+
+  in_features: int
+  hidden_size: int
+
+  def project(self, x_xD: Array) -> Array:
+    """W_x x + b for every leading position: [..., D] -> [..., G*H]."""
+    ...
+
+  def initial_carry(self, batch: BatchShape) -> Carry:
+    """Zero (h, c), each [*batch, H]."""
+    ...
+
+  def __call__(self, prev: Any, x_BxD: Array) -> tuple[Carry, Array]:
+    """One step from the raw input: ((h, c), h). `prev`: one Carry for the LSTM, a sequence of
+    N Carries (one per dimension) for the MDLSTM."""
+    ...
+
+
+def _zero_carry(batch: BatchShape, hidden: int, dtype: Dtype) -> Carry:
+  shape = (batch,) if isinstance(batch, int) else tuple(batch)
+  zeros = jnp.zeros((*shape, hidden), dtype)
+  return zeros, zeros
 
 
 def _orthogonal_blocks(key: Array, rows: int, hidden: int, blocks: int, dtype: Dtype) -> Array:
@@ -96,9 +132,12 @@ class LSTMCell(nnx.Module):
     """W_x x + b for every leading position: [..., D] -> [..., 4H]."""
     return x_xD @ self.w_x[...] + self.b[...]
 
-  def initial_carry(self, batch: int) -> Carry:
-    zeros_BxH = jnp.zeros((batch, self.hidden_size), self.param_dtype)
-    return zeros_BxH, zeros_BxH
+  def initial_carry(self, batch: BatchShape) -> Carry:
+    return _zero_carry(batch, self.hidden_size, self.param_dtype)
+
+  def __call__(self, carry: Carry, x_BxD: Array) -> tuple[Carry, Array]:
+    """One time step from the raw input x_t: `step(carry, project(x_t))`."""
+    return self.step(carry, self.project(x_BxD))
 
   def step(self, carry: Carry, xproj_Bx4H: Array) -> tuple[Carry, Array]:
     """One time step of eqs 7-11 given the projected input; returns ((h_t, c_t), h_t)."""
@@ -173,8 +212,8 @@ class BiLSTM(nnx.Module):
   def __init__(self, in_features: int, hidden_size: int, *, peephole: bool = True,
                forget_bias: float = 1.0, clip: float | None = None,
                param_dtype: Dtype = jnp.float32, rngs: nnx.Rngs):
-    kwargs = dict(peephole=peephole, forget_bias=forget_bias, clip=clip,
-                  param_dtype=param_dtype, rngs=rngs)
+    kwargs = {"peephole": peephole, "forget_bias": forget_bias, "clip": clip,
+              "param_dtype": param_dtype, "rngs": rngs}
     self.forward = LSTM(in_features, hidden_size, reverse=False, **kwargs)
     self.backward = LSTM(in_features, hidden_size, reverse=True, **kwargs)
 
@@ -234,10 +273,16 @@ class MDLSTMCell(nnx.Module):
     """W_x x + b for every leading position: [..., D] -> [..., (3+N)H]."""
     return x_xD @ self.w_x[...] + self.b[...]
 
-  def initial_state(self, batch: int) -> Carry:
-    """The zero state used for neighbours outside the image."""
-    zeros_BxH = jnp.zeros((batch, self.hidden_size), self.param_dtype)
-    return zeros_BxH, zeros_BxH
+  def initial_carry(self, batch: BatchShape) -> Carry:
+    """The zero state, also that of the neighbours outside the image."""
+    return _zero_carry(batch, self.hidden_size, self.param_dtype)
+
+  initial_state = initial_carry  # its earlier name, kept for callers of it
+
+  def __call__(self, prev_states: Sequence[Carry], x_BxD: Array) -> tuple[Carry, Array]:
+    """One point from the raw input: ((h, c), h) of `step(prev_states, project(x))`."""
+    h_BxH, c_BxH = self.step(prev_states, self.project(x_BxD))
+    return (h_BxH, c_BxH), h_BxH
 
   def step(self, prev_states: Sequence[Carry], xproj_BxGH: Array) -> Carry:
     """New (h_BxH, c_BxH) from the N neighbours' states, ordered by dimension, and W_x x + b."""

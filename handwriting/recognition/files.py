@@ -20,7 +20,7 @@ from handwriting.data.images import line_input, load_image, pil_to_paper
 from handwriting.data.report import DataError, SkipReport
 from handwriting.recognition.inference import Decoder, posteriors, transcribe
 from handwriting.recognition.metrics import char_errors, word_errors
-from handwriting.recognition.task import RecognizerSpec
+from handwriting.recognition.spec import RecognizerSpec
 from handwriting.train.checkpoint import CheckpointError, read_checkpoint_meta, restore_model
 
 ImageLike = str | os.PathLike[str] | np.ndarray

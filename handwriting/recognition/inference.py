@@ -14,11 +14,14 @@ import numpy as np
 from flax import nnx
 
 from handwriting.data.alphabet import Alphabet
+from handwriting.data.pipeline import Splits
+from handwriting.data.prepared import Prepared
 from handwriting.data.report import DataError, SkipReport
 from handwriting.recognition.decode import beam_search, greedy_decode
+from handwriting.recognition.input_pipeline import LineRules, input_pipeline
 from handwriting.recognition.lm import CharLM
 from handwriting.recognition.metrics import char_errors, word_errors
-from handwriting.recognition.task import RecognitionTask, RecognizerSpec
+from handwriting.recognition.spec import RecognizerSpec
 from handwriting.train.checkpoint import CheckpointError, read_checkpoint_meta, restore_model
 
 BATCH = 8  # lines per forward pass when transcribing
@@ -46,7 +49,6 @@ def load_lm(path: str | os.PathLike[str], alphabet: Alphabet, order: int = 4) ->
   if str(path).endswith(".json"):
     return CharLM.load(path, alphabet)
   if Path(path).is_dir():
-    from handwriting.data.prepared import Prepared
     data = Prepared(path)
     # The split the folder's statistics came from: never a test split (an official-protocol
     # folder has trainset / testset_t / testset_f and no "train").
@@ -82,18 +84,22 @@ def load_with_meta(workdir: str | os.PathLike[str]) -> tuple[nnx.Module, Recogni
 
 def posteriors(model: nnx.Module, spec: RecognizerSpec, inputs: Sequence[np.ndarray]
                ) -> list[np.ndarray]:
-  """Per line, log-softmax frame posteriors [T_valid, K]; inputs as RecognitionTask stores them
+  """Per line, log-softmax frame posteriors [T_valid, K]; inputs as the input pipeline stores them
   (images [H, W] uint8 ink-high, or normalised strokes [T, 3])."""
   graphdef, params = nnx.split(model)
   forward = _forward(graphdef)
   out = []
   for start in range(0, len(inputs), BATCH):
     chunk = list(inputs[start:start + BATCH])
+    n = len(chunk)
+    # Batch sizes rounded up to a power of two (copies of the last line, dropped after): few
+    # compiled shapes however many lines a call reads (widths are bucketed by `spec.batch`).
+    chunk += chunk[-1:] * ((1 << (n - 1).bit_length()) - n)
     weight = np.ones(len(chunk))
     batch = spec.batch(chunk, [np.zeros(0, np.int32)] * len(chunk), weight)
     logp, mask = forward(params, batch["inputs"], batch["mask"])
     logp, mask = np.asarray(logp), np.asarray(mask)
-    out.extend(logp[b][mask[b] > 0] for b in range(len(chunk)))
+    out.extend(logp[b][mask[b] > 0] for b in range(n))
   return out
 
 
@@ -114,19 +120,20 @@ def evaluate(workdir: str | os.PathLike[str], data: str, split: str, decoder: De
              ) -> dict[str, float]:
   """CER and WER (total edits / total reference length, as papers report them) on `split`."""
   model, spec, meta = load_with_meta(workdir)
-  config = spec.config
-  config.data, config.train_split, config.eval_split, config.eval_max_lines = data, "", split, 0
-  config.on_unknown = "score"  # the whole split is scored; unknown characters are errors
-  task = RecognitionTask(config)
-  if task.alphabet.chars != spec.alphabet.chars:
+  splits = Splits(data, eval=split)  # every line of the split; no training split
+  prepared = Prepared(splits.folder)
+  # The whole split is scored: lines with unknown characters are kept, those count as errors.
+  rules = LineRules.of(spec.config, on_unknown="score")
+  pipeline = input_pipeline(spec.config, prepared, splits, rules)
+  if prepared.alphabet.chars != spec.alphabet.chars:
     raise CheckpointError(f"the alphabet of {data} differs from the one {workdir} was trained "
                           "with: evaluate on data prepared the same way")
-  refs = task.eval["texts"]
+  refs = pipeline.eval["texts"]
   if not refs:
     raise DataError(data, f"split {split!r} has no usable lines")
-  hyps = transcribe(model, spec, task.eval["inputs"], decoder)
+  hyps = transcribe(model, spec, pipeline.eval["inputs"], decoder)
   c, w = char_errors(refs, hyps), word_errors(refs, hyps)
-  return {"cer": c.rate, "wer": w.rate, "lines": len(refs), "skipped": len(task.report),
+  return {"cer": c.rate, "wer": w.rate, "lines": len(refs), "skipped": len(pipeline.report),
           "step": meta["step"],
           "char_edits": c.edits, "chars": c.ref_len, "examples": list(zip(refs, hyps))[:5]}
 

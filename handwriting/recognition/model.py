@@ -49,12 +49,12 @@ from flax import nnx
 from handwriting.nn.cells import BiLSTM
 from handwriting.nn.clip import clip_gradient
 from handwriting.nn.mdlstm import MDLSTM2D
+from handwriting.nn.params import count_params_of
 
 Array = jax.Array
 Block = tuple[int, int]  # (height, width)
 
 MDLSTM_DIRECTIONS = 4  # every level scans from all four corners (RNNLIB's offline nets)
-MDLSTM_GATES = 5  # input gate, two forget gates (one per dimension), cell input, output gate
 
 
 def _clip_or_none(bound: float | None) -> float | None:
@@ -137,10 +137,6 @@ def _levels(cfg: ml_collections.ConfigDict
   return sizes, _block(cfg.input_block), hidden_blocks, subsample
 
 
-def _level_features(hidden: int, combine: str) -> int:
-  return hidden * (MDLSTM_DIRECTIONS if combine == "concat" else 1)
-
-
 class MDLSTMRecognizer(nnx.Module):
   """The MDLSTM hierarchy with CTC outputs (Graves & Schmidhuber 2009, fig. 2).
 
@@ -204,24 +200,8 @@ class MDLSTMRecognizer(nnx.Module):
 
 
 def mdlstm_param_count(cfg: ml_collections.ConfigDict, num_classes: int) -> int:
-  """Weights of `MDLSTMRecognizer(cfg, num_classes)`, from the layer sizes alone.
-
-  Per direction an MDLSTM cell with D inputs and C cells has 5 gate blocks: D*5C input weights,
-  2 dimensions x C*5C recurrent weights, 5C biases, and with peepholes 4C (input gate, one per
-  forget gate, output gate).
-  """
-  sizes, input_block, hidden_blocks, subsample = _levels(cfg)
-  G = MDLSTM_GATES
-  peep = 4 if cfg.peephole else 0
-  total, d_in = 0, input_block[0] * input_block[1]
-  for n, C in enumerate(sizes):
-    total += MDLSTM_DIRECTIONS * (d_in * G * C + 2 * C * G * C + G * C + peep * C)
-    F = _level_features(C, str(cfg.combine))
-    if n < len(sizes) - 1:
-      bh, bw = hidden_blocks[n]
-      total += F * bh * bw * subsample[n]
-      d_in = subsample[n]
-  return total + F * num_classes + num_classes
+  """Weights of `MDLSTMRecognizer(cfg, num_classes)`, counted on its parameters."""
+  return count_params_of(lambda: MDLSTMRecognizer(cfg, num_classes, rngs=nnx.Rngs(0)))
 
 
 def subsample_frames(x_BxPxD: Array, valid_BxP: Array, factor: int) -> tuple[Array, Array]:
@@ -289,17 +269,8 @@ class OnlineReader(nnx.Module):
 
 
 def online_param_count(cfg: ml_collections.ConfigDict, num_classes: int) -> int:
-  """Weights of `OnlineReader(cfg, num_classes)`: per direction and layer an LSTM has D*4H
-  input and H*4H recurrent weights, 4H biases and 3H peepholes (Graves 2013, eqs 7-11)."""
-  H, d_in = int(cfg.hidden_size), 3 * int(cfg.subsample)
-  total = 0
-  if cfg.feature_size:
-    total += d_in * int(cfg.feature_size) + int(cfg.feature_size)
-    d_in = int(cfg.feature_size)
-  for _ in range(int(cfg.num_layers)):
-    total += 2 * (d_in * 4 * H + H * 4 * H + 4 * H + (3 * H if cfg.peephole else 0))
-    d_in = 2 * H
-  return total + 2 * H * num_classes + num_classes
+  """Weights of `OnlineReader(cfg, num_classes)`, counted on its parameters."""
+  return count_params_of(lambda: OnlineReader(cfg, num_classes, rngs=nnx.Rngs(0)))
 
 
 def build_model(cfg: ml_collections.ConfigDict, num_classes: int, *, rngs: nnx.Rngs
@@ -313,7 +284,6 @@ def build_model(cfg: ml_collections.ConfigDict, num_classes: int, *, rngs: nnx.R
 
 
 def param_count(cfg: ml_collections.ConfigDict, num_classes: int) -> int:
-  """The weight count of `build_model(cfg, num_classes)` without building it."""
-  if cfg.model_type == "mdlstm":
-    return mdlstm_param_count(cfg.model, num_classes)
-  return online_param_count(cfg.model, num_classes)
+  """The weight count of `build_model(cfg, num_classes)`, counted on its parameters (built
+  abstractly: nothing is allocated)."""
+  return count_params_of(lambda: build_model(cfg, num_classes, rngs=nnx.Rngs(0)))

@@ -18,9 +18,13 @@ from flax import nnx
 
 from handwriting.data import strokes as strokes_lib
 from handwriting.data.alphabet import Alphabet
+from handwriting.data.pipeline import Splits
+from handwriting.data.prepared import Prepared
+from handwriting.synthesis.input_pipeline import input_pipeline
+from handwriting.synthesis.loss import sequence_loss
 from handwriting.synthesis.model import HandwritingNet
 from handwriting.synthesis.sample import Samples, sample
-from handwriting.synthesis.task import ModelSpec, SequenceTask, sequence_loss
+from handwriting.synthesis.spec import ModelSpec
 from handwriting.train.checkpoint import CheckpointError, read_checkpoint_meta, restore_model
 
 # Step cap per character for end-of-text detection's safety net (section 5.3): IAM-OnDB has
@@ -153,23 +157,22 @@ def evaluate(workdir: str | os.PathLike[str], data: str, split: str,
              model_type: str | None = None) -> dict[str, float]:
   """Mean log-loss in nats per sequence and SSE per point on `split` (Tables 3-4 units)."""
   meta, spec = read_spec(workdir, model_type)
-  config = spec.config
-  config.data, config.train_split, config.eval_split = data, "", split
-  config.eval_max_lines = 0
-  task = SequenceTask(config)
-  if task.alphabet.chars != spec.alphabet.chars and config.model_type == "synthesis":
+  splits = Splits(data, eval=split)  # every line of the split; no training split
+  prepared = Prepared(splits.folder)
+  pipeline = input_pipeline(spec.config, prepared, splits)
+  if prepared.alphabet.chars != spec.alphabet.chars and spec.config.model_type == "synthesis":
     raise CheckpointError(f"the alphabet of {data} differs from the one {workdir} was trained "
                           "with: evaluate on data prepared the same way")
   model, _ = restore_model(workdir, spec)
   graphdef, params = nnx.split(model)
   step = jax.jit(lambda p, b: sequence_loss(nnx.merge(graphdef, p), b, None)[1])
   totals: dict[str, list[float]] = {}
-  for batch in task.eval_batches():
+  for batch in pipeline.eval_batches():
     for name, (total, count) in step(params, batch).items():
       acc = totals.setdefault(name, [0.0, 0.0])
       acc[0] += float(total)
       acc[1] += float(count)
   if not totals:
     raise ValueError(f"split {split!r} of {data} has no usable lines")
-  return {"lines": len(task.eval["ink"]), "step": meta["step"],
+  return {"lines": len(pipeline.eval["ink"]), "step": meta["step"],
           **{k: t / max(c, 1.0) for k, (t, c) in totals.items()}}

@@ -25,6 +25,7 @@ from flax import nnx
 
 from handwriting.nn.cells import Carry, LSTMCell, lstm_scan
 from handwriting.nn.clip import clip_gradient
+from handwriting.nn.params import count_params  # noqa: F401  (re-exported: the benchmark uses it)
 from handwriting.synthesis import mdn
 from handwriting.synthesis import window as win
 
@@ -151,7 +152,3 @@ class HandwritingNet(nnx.Module):
       hs.append(h)
       carries.append(c)
     return NetState(tuple(carries), kappa_BxK, w_BxV), self._outputs(hs), phi_BxU
-
-
-def count_params(model: nnx.Module) -> int:
-  return sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param)))

@@ -22,17 +22,30 @@ from handwriting.synthesis.model import HandwritingNet
 Array = jax.Array
 
 
+# Compiled shapes are rounded up to these multiples (text length + 1, prime rows, step
+# capacity), so requests of similar size share one compiled sampler instead of compiling each
+# (a server writes many texts). Padding changes no result: padded characters have an all-zero
+# one-hot row (no weight in the window), padded prime rows are never read, and the step cap
+# itself stays exact (`cap`), only the arrays are longer.
+CHARS_BUCKET, PRIME_BUCKET, STEPS_BUCKET = 16, 64, 256
+
+
+def _round_up(n: int, multiple: int) -> int:
+  return -(-n // multiple) * multiple
+
+
 class Samples(NamedTuple):
   ink_BxNx3: Array  # normalised offsets; row 0 is the start row fed to the network
   mask_BxN: Array  # 1 on rows that belong to the line (prime rows included)
   phi_BxNxU: Array  # window weights at every step (zeros for the prediction network)
   prime_B: Array  # number of leading rows copied from the prime strokes
+  cap: int  # the step cap: a line with this many rows was cut, not finished
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "max_steps"))
 def _run(graphdef: nnx.GraphDef, params: nnx.State, key: Array, start_Bx3: Array,
          chars_BxU1: Array, lengths_B: Array, prime_BxPx3: Array, prime_B: Array,
-         bias: Array, max_steps: int) -> Samples:
+         bias: Array, cap: Array, max_steps: int) -> tuple[Array, Array, Array]:
   model: HandwritingNet = nnx.merge(graphdef, params)
   B = start_Bx3.shape[0]
   onehot = model.one_hot(chars_BxU1) if model.has_window else None
@@ -41,7 +54,7 @@ def _run(graphdef: nnx.GraphDef, params: nnx.State, key: Array, start_Bx3: Array
 
   def cond(carry):
     t, _, _, done_B, *_ = carry
-    return (t < max_steps - 1) & ~jnp.all(done_B)
+    return (t < jnp.minimum(cap, max_steps) - 1) & ~jnp.all(done_B)
 
   def body(carry):
     t, state, x_Bx3, done_B, ink, mask, phis = carry
@@ -67,7 +80,7 @@ def _run(graphdef: nnx.GraphDef, params: nnx.State, key: Array, start_Bx3: Array
   carry = (jnp.int32(0), model.initial_state(B), start_Bx3, jnp.zeros((B,), bool), ink, mask,
            phis)
   _, _, _, _, ink, mask, phis = jax.lax.while_loop(cond, body, carry)
-  return Samples(ink, mask, phis, prime_B)
+  return ink, mask, phis
 
 
 def sample(model: HandwritingNet, key: Array, start_row: np.ndarray, *,
@@ -92,7 +105,8 @@ def sample(model: HandwritingNet, key: Array, start_row: np.ndarray, *,
     if not chars or any(len(c) == 0 for c in chars):
       raise ValueError("the synthesis network needs a non-empty text for every line")
     lengths = np.array([len(c) for c in chars], np.int32)
-    chars_BxU1 = np.zeros((B, lengths.max() + 1), np.int32)  # +1: the past-the-end position
+    # +1: the past-the-end position
+    chars_BxU1 = np.zeros((B, _round_up(int(lengths.max()) + 1, CHARS_BUCKET)), np.int32)
     for b, c in enumerate(chars):
       chars_BxU1[b, :len(c)] = c
   else:
@@ -105,11 +119,17 @@ def sample(model: HandwritingNet, key: Array, start_row: np.ndarray, *,
                        f"max_steps={max_steps}")
     start = prime[:, 0]
     prime_B = np.full((B,), prime.shape[1], np.int32)
+    padded = np.zeros((B, _round_up(prime.shape[1], PRIME_BUCKET), 3), np.float32)
+    padded[:, :prime.shape[1]] = prime
+    prime = padded
   else:
     prime = np.zeros((B, 1, 3), np.float32)
     start = np.broadcast_to(np.asarray(start_row, np.float32), (B, 3))
     prime_B = np.ones((B,), np.int32)
   graphdef, params = nnx.split(model)
-  return _run(graphdef, params, key, jnp.asarray(start), jnp.asarray(chars_BxU1),
-              jnp.asarray(lengths), jnp.asarray(prime), jnp.asarray(prime_B),
-              jnp.float32(bias), max_steps)
+  size = _round_up(max_steps, STEPS_BUCKET)
+  ink, mask, phis = _run(graphdef, params, key, jnp.asarray(start), jnp.asarray(chars_BxU1),
+                         jnp.asarray(lengths), jnp.asarray(prime), jnp.asarray(prime_B),
+                         jnp.float32(bias), jnp.int32(max_steps), size)
+  return Samples(ink[:, :max_steps], mask[:, :max_steps], phis[:, :max_steps], prime_B,
+                 max_steps)

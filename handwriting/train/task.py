@@ -24,6 +24,11 @@ besides the weights (alphabet, normalisation statistics). Every checkpoint store
 meta["task_meta"]; `checkpoint.read_checkpoint_meta(workdir)` reads it back without any data, so
 an inference command can rebuild its task (name + init_model) and call `restore_model`.
 
+Composition: both models build their Task as a `TrainingTask` of three parts, each in its own
+module: the model spec (what inference needs too: name, init_model, checkpoint_meta), the input
+pipeline (`handwriting.data.pipeline.SplitPipeline`: train_batch, eval_batches, data_position)
+and the loss function. Evaluation builds a spec and a pipeline the same way, without a task.
+
 Train and eval mode: the loop evaluates a copy of the model's graph on which `Module.eval()` was
 called (flax's convention: attributes named `deterministic` / `use_running_average` are set to
 True), so dropout or weight noise written against those attributes switches off in evaluation.
@@ -31,15 +36,20 @@ True), so dropout or weight noise written against those attributes switches off 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol, runtime_checkable
 
 import jax
-import numpy as np
+import ml_collections
 from flax import nnx
 
+from handwriting.data.alphabet import Alphabet
+from handwriting.data.batching import EpochBatcher
+from handwriting.data.pipeline import HostBatch, Items, SplitPipeline
+from handwriting.data.report import SkipReport
+
 Batch = dict[str, jax.Array]
-HostBatch = dict[str, np.ndarray]
 # A metric: a per-batch mean, or a (total, count) pair summed over batches before dividing.
 MetricValue = jax.Array | tuple[jax.Array, jax.Array]
 Metrics = dict[str, MetricValue]
@@ -72,13 +82,81 @@ class Task(Protocol):
     ...
 
 
-def load_splits(config: Any, load: Callable[[str], dict[str, list]]
-                ) -> tuple[dict[str, list] | None, dict[str, list] | None]:
-  """The (train, eval) items of a task: `load(split)` for config.train_split and
-  config.eval_split (an empty name gives None: an evaluation-only or training-only task), the
-  eval items cut to config.eval_max_lines when that is set."""
-  train = load(config.train_split) if config.train_split else None
-  evaluation = load(config.eval_split) if config.eval_split else None
-  if evaluation is not None and config.eval_max_lines:
-    evaluation = {k: v[:config.eval_max_lines] for k, v in evaluation.items()}
-  return train, evaluation
+LossFn = Callable[[nnx.Module, Batch, jax.Array], tuple[jax.Array, Metrics]]
+
+
+class Spec(Protocol):
+  """What rebuilds a model without its data: a checkpoint's meta holds `checkpoint_meta()`, from
+  which inference makes the spec again (`from_meta`) to call `restore_model`."""
+
+  config: ml_collections.ConfigDict
+  alphabet: Alphabet
+
+  @property
+  def name(self) -> str: ...
+
+  def init_model(self, rngs: nnx.Rngs) -> nnx.Module: ...
+
+  def checkpoint_meta(self) -> dict[str, Any]: ...
+
+
+@dataclasses.dataclass
+class TrainingTask:
+  """A `Task` composed of a model spec, an input pipeline and a loss function."""
+
+  spec: Spec
+  pipeline: SplitPipeline
+  loss: LossFn
+
+  @property
+  def name(self) -> str:
+    return self.spec.name
+
+  def init_model(self, rngs: nnx.Rngs) -> nnx.Module:
+    return self.spec.init_model(rngs)
+
+  def checkpoint_meta(self) -> dict[str, Any]:
+    return self.spec.checkpoint_meta()
+
+  @property
+  def warm_start_may_change(self) -> tuple[str, ...]:
+    """checkpoint_meta fields a warm start may change (see loop._warm_start)."""
+    return tuple(getattr(self.spec, "warm_start_may_change", ()))
+
+  def train_batch(self, step: int) -> HostBatch:
+    return self.pipeline.train_batch(step)
+
+  def eval_batches(self) -> Iterable[HostBatch]:
+    return self.pipeline.eval_batches()
+
+  def data_position(self, step: int) -> dict[str, int]:
+    return self.pipeline.data_position(step)
+
+  # Shortcuts to the parts, for callers that inspect a built task (tests, notebooks).
+  @property
+  def config(self) -> ml_collections.ConfigDict:
+    return self.spec.config
+
+  @property
+  def alphabet(self) -> Alphabet:
+    return self.spec.alphabet
+
+  @alphabet.setter
+  def alphabet(self, alphabet: Alphabet) -> None:
+    self.spec.alphabet = alphabet
+
+  @property
+  def train(self) -> Items | None:
+    return self.pipeline.train
+
+  @property
+  def eval(self) -> Items | None:
+    return self.pipeline.eval
+
+  @property
+  def batcher(self) -> EpochBatcher | None:
+    return self.pipeline.batcher
+
+  @property
+  def report(self) -> SkipReport:
+    return self.pipeline.report

@@ -10,7 +10,7 @@ import pytest
 from flax import nnx
 from jax.test_util import check_grads
 
-from handwriting.nn.cells import LSTM, BiLSTM, LSTMCell, MDLSTMCell, lstm_scan
+from handwriting.nn.cells import LSTM, BiLSTM, LSTMCell, MDLSTMCell, RecurrentCell, lstm_scan
 from tests.nn.helpers import randomize
 
 B, T, D, H = 3, 6, 5, 4
@@ -151,13 +151,13 @@ def test_lstm_scan_check_grads_float64():
     mask = jnp.asarray([[1, 1, 1, 1], [1, 1, 0, 0]])
 
     def f(params, x):
-      h, (h_fin, c_fin) = nnx.merge(graphdef, params)(x, mask)
+      h, (_h_fin, c_fin) = nnx.merge(graphdef, params)(x, mask)
       return jnp.sum(w * h) + jnp.sum(c_fin)
     check_grads(jax.jit(f), (params, x), order=1, modes=["rev"])
 
 
 def test_clip_changes_gradients_not_outputs():
-  kwargs = dict(peephole=False, rngs=nnx.Rngs(0))
+  kwargs = {"peephole": False, "rngs": nnx.Rngs(0)}
   on, off = LSTMCell(D, H, clip=10.0, **kwargs), LSTMCell(D, H, clip=None, **kwargs)
   randomize(on, 16)
   nnx.update(off, nnx.state(on, nnx.Param))
@@ -247,13 +247,35 @@ def test_one_dimensional_mdlstm_is_the_lstm():
   randomize(lstm, 33)
   md = MDLSTMCell(D, H, ndim=1, rngs=nnx.Rngs(1))
   w_c = lstm.w_c[...]
-  nnx.update(md, nnx.State(dict(w_x=lstm.w_x[...], w_h=lstm.w_h[...], b=lstm.b[...],
-                                w_ci=w_c[0], w_cf=w_c[1:2], w_co=w_c[2])))
+  nnx.update(md, nnx.State({"w_x": lstm.w_x[...], "w_h": lstm.w_h[...], "b": lstm.b[...],
+                           "w_ci": w_c[0], "w_cf": w_c[1:2], "w_co": w_c[2]}))
   x, h, c = (jnp.asarray(random_inputs(34 + k, B, n)) for k, n in enumerate([D, H, H]))
   (h_lstm, c_lstm), _ = lstm.step((h, c), lstm.project(x))
   h_md, c_md = md.step([(h, c)], md.project(x))
   np.testing.assert_allclose(h_md, h_lstm, rtol=1e-6)
   np.testing.assert_allclose(c_md, c_lstm, rtol=1e-6)
+
+
+@pytest.mark.parametrize("make,prev_of", [
+  (lambda: LSTMCell(D, H, rngs=nnx.Rngs(0)), lambda carry: carry),
+  (lambda: MDLSTMCell(D, H, ndim=2, rngs=nnx.Rngs(0)), lambda carry: [carry, carry]),
+], ids=["lstm", "mdlstm"])
+def test_both_cells_share_one_interface(make, prev_of):
+  cell = make()
+  randomize(cell, 37)
+  assert isinstance(cell, RecurrentCell)
+  assert (cell.in_features, cell.hidden_size) == (D, H)
+  h0, c0 = cell.initial_carry(B)
+  assert h0.shape == c0.shape == (B, H) and not np.any(h0) and not np.any(c0)
+  assert cell.initial_carry((B, 2))[0].shape == (B, 2, H)  # extra leading axes
+  x_BxD = jnp.asarray(random_inputs(38, B, D))
+  prev = prev_of((jnp.asarray(random_inputs(39, B, H)), jnp.asarray(random_inputs(40, B, H))))
+  (h, c), out = cell(prev, x_BxD)
+  np.testing.assert_array_equal(out, h)  # the output is the new hidden state
+  want = cell.step(prev, cell.project(x_BxD))  # __call__ is step after project
+  want_h, want_c = want[0] if isinstance(cell, LSTMCell) else want
+  np.testing.assert_array_equal(h, want_h)
+  np.testing.assert_array_equal(c, want_c)
 
 
 def test_mdlstm_check_grads_float64_on_a_2x2_grid():

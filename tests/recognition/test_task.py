@@ -106,3 +106,24 @@ def test_cli_train_evaluate_read(prepared, tmp_path, capsys):
   assert cli.main(["read", str(img), "--workdir", str(wd)]) == 0
   assert cli.main(["write", "hi", "--workdir", str(wd), "-o", str(tmp_path / "x.svg")]) == 2
   assert "not a prediction or synthesis network" in capsys.readouterr().err
+
+
+def test_evaluate_leaves_the_checkpoint_config_alone(prepared, tmp_path, monkeypatch):
+  from handwriting.recognition import inference
+  from handwriting.train.loop import train_and_evaluate
+  cfg = get_config("tiny", "online")
+  cfg.data, cfg.num_steps, cfg.eval_split = str(prepared), 1, ""
+  train_and_evaluate(cfg, tmp_path, RecognitionTask(cfg))
+  specs = []
+
+  def load_with_meta(workdir):
+    model, spec, meta = real_load(workdir)
+    specs.append((spec, spec.config.to_dict()))
+    return model, spec, meta
+  real_load = inference.load_with_meta
+  monkeypatch.setattr(inference, "load_with_meta", load_with_meta)
+  result = inference.evaluate(tmp_path, str(prepared), "valid", inference.Decoder())
+  assert result["lines"] > 0 and 0.0 <= result["cer"]
+  (spec, before), = specs
+  assert spec.config.to_dict() == before  # evaluation names its split; the config stays
+  assert before["eval_split"] == "" and before["on_unknown"] == cfg.on_unknown

@@ -65,3 +65,32 @@ def test_prediction_network_samples_unconditionally():
 def test_empty_text_is_an_error(net):
   with pytest.raises(ValueError, match="non-empty text"):
     sample(net, jax.random.key(0), START, chars=[np.array([], np.int32)])
+
+
+def test_padded_shapes_change_no_result_and_share_one_compilation():
+  # The unpadded loop (shapes exactly the request's) against `sample`, which rounds the text,
+  # prime and step shapes up to buckets: same draws, same lines, same window weights.
+  from handwriting.synthesis import sample as sample_lib
+  model = HandwritingNet(num_layers=2, hidden_size=8, num_mixtures=3, alphabet_size=6,
+                         window_size=2, rngs=nnx.Rngs(4))
+  rng = np.random.default_rng(1)
+  prime = np.concatenate([rng.normal(size=(7, 2)), rng.integers(0, 2, (7, 1))], -1)
+  prime = prime.astype(np.float32)
+  texts = [np.array([1, 2, 3]), np.array([4, 5, 1, 2, 3])]
+  key = jax.random.key(5)
+  s = sample(model, key, START, chars=texts, max_steps=40, prime_ink=prime, bias=0.5)
+  chars = np.zeros((2, 6), np.int32)
+  chars[0, :3], chars[1, :5] = texts
+  graphdef, params = nnx.split(model)
+  ink, mask, phi = sample_lib._run(
+    graphdef, params, key, jnp.asarray(np.stack([prime[0]] * 2)), jnp.asarray(chars),
+    jnp.asarray([3, 5], jnp.int32), jnp.asarray(np.stack([prime] * 2)),
+    jnp.asarray([7, 7], jnp.int32), jnp.float32(0.5), jnp.int32(40), 40)
+  np.testing.assert_allclose(np.asarray(s.ink_BxNx3), np.asarray(ink), atol=1e-5)
+  np.testing.assert_array_equal(np.asarray(s.mask_BxN), np.asarray(mask))
+  np.testing.assert_allclose(np.asarray(s.phi_BxNxU)[:, :, :6], np.asarray(phi), atol=1e-5)
+  assert s.ink_BxNx3.shape[1] == 40 and s.cap == 40
+  before = sample_lib._run._cache_size()
+  sample(model, key, START, chars=[np.array([1, 2, 3, 4])] * 2, max_steps=50,
+         prime_ink=prime[:5])  # other lengths, the same buckets: no new compilation
+  assert sample_lib._run._cache_size() == before

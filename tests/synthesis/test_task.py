@@ -117,3 +117,24 @@ def test_write_uses_the_shipped_model_without_workdir(tmp_path):
   svg = tmp_path / "shipped.svg"
   assert cli.main(["write", "a b", "-o", str(svg), "--seed", "3"]) == 0
   assert svg.read_text().count("<path") > 0
+
+
+def test_evaluate_leaves_the_checkpoint_config_alone(prepared, tmp_path, monkeypatch):
+  from handwriting.synthesis import inference
+  from handwriting.train.loop import train_and_evaluate
+  cfg = _tiny(prepared, "prediction")
+  cfg.num_steps, cfg.eval_split = 1, ""
+  train_and_evaluate(cfg, tmp_path, SequenceTask(cfg))
+  specs = []
+
+  def read_spec(*args, **kwargs):
+    meta, spec = real_read_spec(*args, **kwargs)
+    specs.append((spec, spec.config.to_dict()))
+    return meta, spec
+  real_read_spec = inference.read_spec
+  monkeypatch.setattr(inference, "read_spec", read_spec)
+  result = inference.evaluate(tmp_path, str(prepared), "valid")
+  assert result["lines"] > 0 and np.isfinite(result["nll"])
+  (spec, before), = specs
+  assert spec.config.to_dict() == before  # evaluation names its split; the config stays
+  assert before["train_split"] == "train" and before["eval_split"] == ""

@@ -111,7 +111,8 @@ def test_a_single_damaged_step_is_a_one_line_error(intact, tmp_path, how):
                      ) as resume:
     train_and_evaluate(_config(num_steps=6), str(workdir), shared_task())
   for e in (inference, resume):
-    assert "\n" not in str(e.value) and len(str(e.value)) < 400
+    short = str(e.value).replace(str(tmp_path), "TMP")  # the paths' length is the machine's
+    assert "\n" not in short and len(short) < 300
   assert sorted(p.name for p in ckpt.checkpoint_dir(workdir).iterdir()) == ["4"]  # nothing moved
 
 

@@ -1,0 +1,94 @@
+"""The pen-stroke lines a prediction / synthesis network trains or is scored on, and their batches.
+
+Dimension letters: B batch, T pen steps (padded), U characters (padded).
+
+A line is skipped (and named in the pipeline's `SkipReport`) when it has more pen points than
+`max_points`, never cut; characters outside the alphabet are dropped from its text (or an
+error), and a synthesis line left without text is skipped. Training (`task.SequenceTask`) and
+evaluation (`inference.evaluate`) build this same pipeline, each naming its own splits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import ml_collections
+import numpy as np
+
+from handwriting.data.alphabet import Alphabet
+from handwriting.data.batching import fixed_label_length, pad_batch
+from handwriting.data.pipeline import SIZES, HostBatch, Items, SplitPipeline, Splits
+from handwriting.data.prepared import Prepared
+from handwriting.data.report import DataError, SkipReport
+
+CHARS_MULTIPLE = 8  # the text of every line is padded to one multiple-of-8 length per run
+
+
+@dataclasses.dataclass(frozen=True)
+class LineRules:
+  """Which lines of a split are kept."""
+
+  max_points: int  # longer lines are skipped, never cut
+  on_unknown: str  # characters outside the alphabet: "drop" (reported) or "error"
+  needs_text: bool  # synthesis reads the text: a line with none left is skipped
+
+  @classmethod
+  def of(cls, config: ml_collections.ConfigDict) -> LineRules:
+    return cls(config.max_points, config.on_unknown, config.model_type == "synthesis")
+
+
+def load_lines(data: Prepared, split: str, alphabet: Alphabet, rules: LineRules,
+               report: SkipReport) -> Items:
+  """The kept lines of `split`: normalised offsets [T, 3] ("ink"), labels ("chars"), sizes."""
+  ragged = data.strokes(split)
+  out: Items = {"ink": [], "chars": [], SIZES: []}
+  for i in range(len(ragged)):
+    name = f"{data.folder}/{split}/{ragged.ids[i]}"
+    ink, text = ragged[i], str(ragged.texts[i])
+    if len(ink) > rules.max_points:
+      report.skip(name, f"too long: {len(ink)} points > max_points {rules.max_points}")
+      continue
+    bad = alphabet.unknown(text)
+    if bad:
+      if rules.on_unknown == "error":
+        raise DataError(name, f"characters not in the alphabet: {sorted(bad)}")
+      report.skip(name, f"characters dropped from text: {''.join(sorted(bad))!r}")
+    chars = alphabet.encode(text, on_unknown="drop")
+    if len(chars) == 0 and rules.needs_text:
+      report.skip(name, "empty text")
+      continue
+    out["ink"].append(ink)
+    out["chars"].append(chars)
+    out[SIZES].append(len(ink))
+  return out
+
+
+def pad_lines(rows: Items, weight: np.ndarray, *, multiple: int, growth: float,
+              chars_length: int | None) -> HostBatch:
+  """One batch: ink_BxTx3 and mask_BxT padded to a bucket of T, weight_B, and (synthesis only,
+  `chars_length` given) chars_BxU padded to that length."""
+  ink, mask = pad_batch(rows["ink"], multiple, growth=growth)
+  batch = {"ink": ink, "mask": mask, "weight": weight.astype(np.float32)}
+  if chars_length is not None:
+    batch["chars"], _ = pad_batch(rows["chars"], CHARS_MULTIPLE, length=chars_length)
+  return batch
+
+
+def input_pipeline(config: ml_collections.ConfigDict, data: Prepared, splits: Splits,
+                   rules: LineRules | None = None) -> SplitPipeline:
+  """The batches of `splits` for the network `config` describes; `config` is only read (line
+  rules, padding, batch size, seed). The lines are encoded with the folder's own alphabet."""
+  rules = rules or LineRules.of(config)
+  report = SkipReport()
+  alphabet = data.alphabet
+  train, evaluation = splits.load(lambda split: load_lines(data, split, alphabet, rules, report))
+  chars_length = fixed_label_length(*(s["chars"] for s in (train, evaluation) if s))
+  collate = functools.partial(
+    pad_lines, multiple=config.pad_multiple, growth=config.get("pad_growth", 1.0),
+    chars_length=chars_length if config.model_type == "synthesis" else None)
+  pipeline = SplitPipeline(train, evaluation, collate, batch_size=config.batch_size,
+                           seed=config.seed, report=report)
+  if len(report):
+    report.print()
+  return pipeline
