@@ -64,16 +64,55 @@ def drawing(base: str) -> list:
   return strokes
 
 
+def load(base: str, strokes: list, clients: int, seconds: float, max_requests: int
+         ) -> tuple[list[tuple[str, float, int]], float]:
+  """`clients` threads alternating write and read requests for `seconds` (at most
+  `max_requests` in all): (kind, latency, status) per request, and the wall time."""
+  results: list[tuple[str, float, int]] = []
+  lock = threading.Lock()
+  stop_at = time.time() + seconds
+  count = [0]
+
+  def client(k: int) -> None:
+    i = k
+    while time.time() < stop_at:
+      with lock:
+        if count[0] >= max_requests:
+          return
+        count[0] += 1
+      kind = "write" if i % 2 == 0 else "read"
+      start = time.perf_counter()
+      if kind == "write":
+        status, _ = post(base + "api/write", {"text": TEXTS[i % len(TEXTS)], "seed": i % 7})
+      else:
+        status, _ = post(base + "api/read/strokes", {"strokes": strokes})
+      with lock:
+        results.append((kind, time.perf_counter() - start, status))
+      i += 1
+
+  threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+  t0 = time.perf_counter()
+  for t in threads:
+    t.start()
+  for t in threads:
+    t.join()
+  return results, time.perf_counter() - t0
+
+
 def main() -> None:
   p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   p.add_argument("--clients", type=int, default=16)
   p.add_argument("--seconds", type=float, default=60.0)
+  p.add_argument("--warm-seconds", type=float, default=20.0)
   p.add_argument("--max-requests", type=int, default=100_000)
+  p.add_argument("--server-log", default="load_test_server.log",
+                 help="where the server's own output goes")
   args = p.parse_args()
   port = free_port()
   base = f"http://127.0.0.1:{port}/"
+  server_log = open(args.server_log, "w")  # noqa: SIM115 -- open for the server's lifetime
   server = subprocess.Popen([sys.executable, "-m", "handwriting.cli", "serve", "--port",
-                             str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                             str(port)], stdout=server_log, stderr=subprocess.STDOUT)
   try:
     deadline = time.time() + 300
     while time.time() < deadline:
@@ -83,44 +122,30 @@ def main() -> None:
       except OSError:
         time.sleep(0.5)
     strokes = drawing(base)
-    # Warm-up: one of each kind at each text, so compilation is not measured.
+    # Warm-up: one of each kind at each text, so compilation is not measured; then the same
+    # concurrent load for `--warm-seconds`, so the server's worker threads (and their memory
+    # arenas) all exist before the memory baseline is taken.
     for i, text in enumerate(TEXTS):
       post(base + "api/write", {"text": text, "seed": i})
     post(base + "api/read/strokes", {"strokes": strokes})
+    load(base, strokes, args.clients, args.warm_seconds, args.max_requests)
     rss_warm = rss_mb(server.pid)
-    results: list[tuple[str, float, int]] = []
-    lock = threading.Lock()
-    stop_at = time.time() + args.seconds
-    count = [0]
+    samples: list[float] = []
+    sampler_stop = threading.Event()
 
-    def client(k: int) -> None:
-      i = k
-      while time.time() < stop_at:
-        with lock:
-          if count[0] >= args.max_requests:
-            return
-          count[0] += 1
-        kind = "write" if i % 2 == 0 else "read"
-        start = time.perf_counter()
-        if kind == "write":
-          status, _ = post(base + "api/write", {"text": TEXTS[i % len(TEXTS)], "seed": i % 7})
-        else:
-          status, _ = post(base + "api/read/strokes", {"strokes": strokes})
-        with lock:
-          results.append((kind, time.perf_counter() - start, status))
-        i += 1
+    def sample_rss() -> None:
+      while not sampler_stop.wait(10.0):
+        samples.append(rss_mb(server.pid))
 
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(args.clients)]
-    t0 = time.perf_counter()
-    for t in threads:
-      t.start()
-    for t in threads:
-      t.join()
-    wall = time.perf_counter() - t0
+    sampler = threading.Thread(target=sample_rss, daemon=True)
+    sampler.start()
+    results, wall = load(base, strokes, args.clients, args.seconds, args.max_requests)
+    sampler_stop.set()
     rss_end = rss_mb(server.pid)
   finally:
     server.terminate()
     server.wait(timeout=30)
+    server_log.close()
   errors = sum(1 for _, _, s in results if s != 200)
   print(f"clients {args.clients}, {wall:.1f} s, {len(results)} requests, "
         f"{len(results) / wall:.2f} requests/s, errors {errors}")
@@ -131,7 +156,8 @@ def main() -> None:
       print(f"  {kind}: {len(times)} requests, p50 {statistics.median(times):.2f} s, "
             f"p95 {p95:.2f} s")
   print(f"server memory (RSS): {rss_warm:.0f} MB after warm-up, {rss_end:.0f} MB at the end "
-        f"({rss_end - rss_warm:+.0f} MB)")
+        f"({rss_end - rss_warm:+.0f} MB); every 10 s: "
+        + ", ".join(f"{m:.0f}" for m in samples))
   print(f"machine: {os.cpu_count()} cores")
 
 
