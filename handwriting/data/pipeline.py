@@ -92,3 +92,18 @@ class SplitPipeline:
 
   def data_position(self, step: int) -> dict[str, int]:
     return self.batcher.data_position(step)
+
+
+def build_pipeline(splits: Splits, load: Callable[[str, SkipReport], Items],
+                   collate_for: Callable[[Items | None, Items | None], Collate], *,
+                   batch_size: int, seed: int) -> SplitPipeline:
+  """Loads `splits` with `load(split, report)` (skips recorded in one report, printed once),
+  then batches them with the collate function `collate_for(train, eval)` picks (it may look at
+  both, e.g. for one label length across the run)."""
+  report = SkipReport()
+  train, evaluation = splits.load(lambda split: load(split, report))
+  pipeline = SplitPipeline(train, evaluation, collate_for(train, evaluation),
+                           batch_size=batch_size, seed=seed, report=report)
+  if len(report):
+    report.print()
+  return pipeline

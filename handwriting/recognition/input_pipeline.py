@@ -22,7 +22,15 @@ import numpy as np
 
 from handwriting.data.alphabet import Alphabet
 from handwriting.data.batching import fixed_label_length, pad_batch
-from handwriting.data.pipeline import SIZES, HostBatch, Items, SplitPipeline, Splits
+from handwriting.data.pipeline import (
+  SIZES,
+  Collate,
+  HostBatch,
+  Items,
+  SplitPipeline,
+  Splits,
+  build_pipeline,
+)
 from handwriting.data.prepared import Prepared
 from handwriting.data.report import DataError, SkipReport
 from handwriting.recognition.model import frames_for_width, width_reduction
@@ -120,13 +128,11 @@ def input_pipeline(config: ml_collections.ConfigDict, data: Prepared, splits: Sp
   """The batches of `splits` for the reader `config` describes; `config` is only read (line
   rules, padding, batch size, seed). The lines are encoded with the folder's own alphabet."""
   rules = rules or LineRules.of(config)
-  report = SkipReport()
-  alphabet = data.alphabet
-  train, evaluation = splits.load(lambda split: load_lines(data, split, alphabet, rules, report))
-  label_length = fixed_label_length(*(s["labels"] for s in (train, evaluation) if s))
-  collate = functools.partial(_collate, **padding(config), label_length=label_length)
-  pipeline = SplitPipeline(train, evaluation, collate, batch_size=config.batch_size,
-                           seed=config.seed, report=report)
-  if len(report):
-    report.print()
-  return pipeline
+
+  def collate_for(train: Items | None, evaluation: Items | None) -> Collate:
+    label_length = fixed_label_length(*(s["labels"] for s in (train, evaluation) if s))
+    return functools.partial(_collate, **padding(config), label_length=label_length)
+
+  return build_pipeline(
+    splits, lambda split, report: load_lines(data, split, data.alphabet, rules, report),
+    collate_for, batch_size=config.batch_size, seed=config.seed)
