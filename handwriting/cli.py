@@ -21,7 +21,12 @@ DEFAULT_WIDTH = 40
 
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter):
-  """Every option's default shown in --help."""
+  """Every option's default shown in --help (unset options and off switches say nothing)."""
+
+  def _get_help_string(self, action: argparse.Action) -> str:
+    if action.default is None or action.default is False or "(default" in (action.help or ""):
+      return action.help or ""
+    return super()._get_help_string(action)
 
 
 def _parser(sub: argparse._SubParsersAction, name: str, help: str, **kwargs
@@ -416,6 +421,8 @@ def _read(args: argparse.Namespace) -> int:
   report = SkipReport()
   results = reader.read(args.images, pages=not args.single_line, posteriors=bool(args.plot),
                         skipped=report, **_decoding(args))
+  for note in reader.notes:
+    print(note)
   for path, r in zip(args.images, results):
     if r is not None:
       text = r.text if args.plot else r
@@ -499,6 +506,8 @@ def _evaluate_reader(args: argparse.Namespace) -> int:
   r = evaluation.evaluate_reader(args.workdir, data=args.data, split=args.split,
                                  images=args.images, norm=args.norm, hypotheses=out,
                                  **_decoding(args))
+  for note in r.notes:
+    print(note)
   if args.images:
     r.report.print()
   for _, ref, hyp, _ in r.rows[:5]:

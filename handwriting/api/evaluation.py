@@ -51,6 +51,7 @@ class ReaderEvaluation:
   norm: str | None  # the image normalisation (offline readers)
   rows: list[tuple[str, str, str, float]]  # (name, reference, hypothesis, line CER)
   report: SkipReport = dataclasses.field(default_factory=SkipReport, repr=False)
+  notes: list[str] = dataclasses.field(default_factory=list)  # e.g. what the LM was trained on
 
 
 def _decoding(beam: int, lm: LM) -> str:
@@ -85,7 +86,7 @@ def evaluate_reader(model: str | Reader | None = None, *, data: str | None = Non
     report = SkipReport()
     r = evaluate_images(reader.core, images, decoder, report, hypotheses)
     return ReaderEvaluation(reader.workdir, r.step, str(images), r.lines, r.skipped, r.cer, r.wer,
-                            r.chars, r.char_edits, how, r.norm, r.rows, report)
+                            r.chars, r.char_edits, how, r.norm, r.rows, report, reader.notes)
   if not data:
     raise DataError("data", "evaluating a reader needs a prepared folder (data) or a manifest "
                             "of images (images)")
@@ -95,7 +96,8 @@ def evaluate_reader(model: str | Reader | None = None, *, data: str | None = Non
   return ReaderEvaluation(reader.workdir, int(r["step"]), split, int(r["lines"]),
                           int(r["skipped"]), float(r["cer"]), float(r["wer"]), int(r["chars"]),
                           int(r["char_edits"]), how,
-                          reader.norm if reader.kind == "images" else None, rows)
+                          reader.norm if reader.kind == "images" else None, rows,
+                          notes=reader.notes)
 
 
 def evaluate_legibility(synthesis: str | None = None, reader: str | None = None, *,

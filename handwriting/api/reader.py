@@ -46,6 +46,7 @@ class Reader:
     self._core = files.Reader(workdir, norm)
     self.workdir = workdir
     self._lms: dict[str, CharLM] = {}
+    self.notes: list[str] = []  # what loading a language model said (for a caller to show)
 
   @classmethod
   def load(cls, name_or_workdir: str | os.PathLike[str] | None = None,
@@ -89,7 +90,7 @@ class Reader:
     if lm is not None and not isinstance(lm, CharLM):
       key = str(lm)
       if key not in self._lms:
-        self._lms[key] = load_lm(key, self._core.spec.alphabet)
+        self._lms[key] = load_lm(key, self._core.spec.alphabet, notes=self.notes)
       lm = self._lms[key]
     return Decoder(beam, lm, lm_weight if lm is not None else 0.0, insertion_bonus)
 

@@ -43,9 +43,12 @@ class Decoder:
                        self.insertion_bonus)[0][0]
 
 
-def load_lm(path: str | os.PathLike[str], alphabet: Alphabet, order: int = 4) -> CharLM:
+def load_lm(path: str | os.PathLike[str], alphabet: Alphabet, order: int = 4,
+            notes: list[str] | None = None) -> CharLM:
   """A saved LM (.json), or one trained now on a text file (one transcription per line) or on
-  the training split's transcriptions of a prepared data folder."""
+  the training split's transcriptions of a prepared data folder. What was trained on (and
+  skipped) is said in `notes`, for the caller to show."""
+  notes = [] if notes is None else notes
   if str(path).endswith(".json"):
     return CharLM.load(path, alphabet)
   if Path(path).is_dir():
@@ -58,12 +61,13 @@ def load_lm(path: str | os.PathLike[str], alphabet: Alphabet, order: int = 4) ->
                             f"{', '.join(data.splits)}); pass a text file instead")
     ragged = data.strokes(split) if data.has_strokes(split) else data.images(split)
     texts = [str(t) for t in ragged.texts if not alphabet.unknown(str(t))]
-    print(f"language model: {order}-gram on {len(texts)} {split} lines of {path}")
+    notes.append(f"language model: {order}-gram on {len(texts)} {split} lines of {path}")
     return CharLM.train(texts, order, alphabet)
   report = SkipReport()
   lm = CharLM.from_file(path, alphabet, order, report=report)
   if len(report):
-    print(f"language model: skipped {len(report)} lines of {path} with unknown characters")
+    notes.append(f"language model: skipped {len(report)} lines of {path} with unknown "
+                 "characters")
   return lm
 
 
