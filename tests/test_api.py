@@ -164,8 +164,10 @@ def test_readers_read_paths_images_arrays_and_pages(page, tmp_path):
   report = SkipReport()
   assert offline.read([str(tmp_path / "none.png"), image], skipped=report)[0] is None
   assert len(report) == 1 and "none.png" in report.items[0][0]
+  fresh = Reader.load()
   with pytest.raises(DataError, match="none.png: missing file"):
-    Reader.load().read(tmp_path / "none.png")
+    fresh.read(tmp_path / "none.png")
+  assert fresh.core._model is None  # refused before the weights were restored
   (reading,) = offline.read(image, posteriors=True)
   assert reading.text == texts[0] and reading.log_probs[0].shape[1] == len(offline.alphabet) + 1
   np.testing.assert_allclose(np.exp(reading.log_probs[0]).sum(1), 1.0, atol=1e-4)

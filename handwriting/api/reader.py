@@ -99,7 +99,7 @@ class Reader:
     if self.kind == "images":
       if isinstance(item, Page):
         raise DataError("page", "an offline reader reads images: pass page.image()")
-      paper_HxW, name = files._paper(item)
+      paper_HxW, name = files.paper_image(item)
       return name, files.line_inputs(self._core, paper_HxW, name, pages)
     spec = self._core.spec
     lines = item.strokes if isinstance(item, Page) else [item]

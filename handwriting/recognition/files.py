@@ -66,7 +66,7 @@ class Reader:
     return transcribe(self.model, self.spec, inputs, decoder)
 
 
-def _paper(image: ImageLike) -> tuple[np.ndarray, str]:
+def paper_image(image: ImageLike) -> tuple[np.ndarray, str]:
   """(paper-convention uint8 [H, W], a name for messages) of a path, a PIL image or an array."""
   if hasattr(image, "convert") and hasattr(image, "size"):  # a PIL image
     return pil_to_paper(image), "image"
@@ -111,7 +111,7 @@ def read_images(reader: Reader, images: Sequence[ImageLike], decoder: Decoder,
   report, names, line_counts, inputs = SkipReport(), [], [], []
   for image in images:
     try:
-      paper_HxW, name = _paper(image)
+      paper_HxW, name = paper_image(image)
       ready = line_inputs(reader, paper_HxW, name, pages)
     except DataError as e:
       report.add(e)
@@ -157,7 +157,7 @@ def evaluate_images(reader: Reader, manifest: str | os.PathLike[str], decoder: D
   refs, inputs, names = [], [], []
   for row in rows:
     try:
-      paper_HxW, name = _paper(row.image)
+      paper_HxW, name = paper_image(row.image)
       inputs.append(reader.inputs(paper_HxW, name))
     except DataError as e:
       report.add(e)
