@@ -21,7 +21,7 @@ SYNTHETIC_SYNTHESIS = "synthesis-synthetic-small"
 # The shipped reader trained on the same data as each shipped synthesis model: it reads that
 # model's writing back (the demo; the default reader of `evaluate legibility`).
 READER_FOR = {"synthesis-synthetic-small": "recognizer-synthetic-small",
-              "synthesis-iam-ondb-small": "reader-iam-ondb-online-small"}
+              "synthesis-iam-ondb-small": "reader-iam-ondb-online-medium"}
 
 
 def reader_for(synthesis: str) -> str:

@@ -150,7 +150,7 @@ def test_shipped_writer_ships_styles(writer):
 
 
 def test_readers_read_paths_images_arrays_and_pages(page, tmp_path):
-  online = Reader.load("reader-iam-ondb-online-small")
+  online = Reader.load("reader-iam-ondb-online-medium")
   assert online.kind == "strokes"
   (text,) = online.read(page)
   assert text == online.read(page.strokes[0])[0]
