@@ -74,15 +74,20 @@ class SplitPipeline:
   """
 
   def __init__(self, train: Items | None, evaluation: Items | None, collate: Collate, *,
-               batch_size: int, seed: int, report: SkipReport):
+               batch_size: int, seed: int, report: SkipReport,
+               augment: Callable[[Items, int], Items] | None = None):
     self.train, self.eval, self.report = train, evaluation, report
+    self.augment = augment  # training batches only: (rows, step) -> distorted rows
     self.collate = collate
     self.batch_size = batch_size
     self.batcher = EpochBatcher(train[SIZES], batch_size, seed) if train is not None else None
 
   def train_batch(self, step: int) -> HostBatch:
     idx = self.batcher.indices(step)
-    return self.collate(pick(self.train, idx), np.ones(len(idx)))
+    rows = pick(self.train, idx)
+    if self.augment is not None:
+      rows = self.augment(rows, step)
+    return self.collate(rows, np.ones(len(idx)))
 
   def eval_batches(self) -> Iterator[HostBatch]:
     if not self.eval:
@@ -96,14 +101,15 @@ class SplitPipeline:
 
 def build_pipeline(splits: Splits, load: Callable[[str, SkipReport], Items],
                    collate_for: Callable[[Items | None, Items | None], Collate], *,
-                   batch_size: int, seed: int) -> SplitPipeline:
+                   batch_size: int, seed: int,
+                   augment: Callable[[Items, int], Items] | None = None) -> SplitPipeline:
   """Loads `splits` with `load(split, report)` (skips recorded in one report, printed once),
   then batches them with the collate function `collate_for(train, eval)` picks (it may look at
   both, e.g. for one label length across the run)."""
   report = SkipReport()
   train, evaluation = splits.load(lambda split: load(split, report))
   pipeline = SplitPipeline(train, evaluation, collate_for(train, evaluation),
-                           batch_size=batch_size, seed=seed, report=report)
+                           batch_size=batch_size, seed=seed, report=report, augment=augment)
   if len(report):
     report.print()
   return pipeline

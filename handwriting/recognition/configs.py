@@ -101,6 +101,9 @@ def get_config(preset: str = "arabic", model_type: str = "mdlstm") -> ml_collect
   # or "score": kept, the characters stay in the reference text and count as errors (what
   # `evaluate recognizer` uses, so a test set is scored whole).
   cfg.on_unknown = "drop"
+  # Online reader: distort training lines (scale, aspect, slant, writing speed;
+  # data/stroke_augment.py), new draws every step. Evaluation lines are never distorted.
+  cfg.augment = False
   cfg.model = _mdlstm_model(preset) if model_type == "mdlstm" else _online_model(preset)
 
   # RNNLIB: SGD with momentum 0.9 and learning rate 1e-4, one sequence per update with the

@@ -133,6 +133,22 @@ def input_pipeline(config: ml_collections.ConfigDict, data: Prepared, splits: Sp
     label_length = fixed_label_length(*(s["labels"] for s in (train, evaluation) if s))
     return functools.partial(_collate, **padding(config), label_length=label_length)
 
+  augment = None
+  if rules.kind == "strokes" and config.get("augment", False):
+    augment = _stroke_augment(data, config.seed)
   return build_pipeline(
     splits, lambda split, report: load_lines(data, split, data.alphabet, rules, report),
-    collate_for, batch_size=config.batch_size, seed=config.seed)
+    collate_for, batch_size=config.batch_size, seed=config.seed, augment=augment)
+
+
+def _stroke_augment(data: Prepared, seed: int):
+  """Training lines distorted (data/stroke_augment.py), the draws fixed by (seed, step) so a
+  resumed run sees the batches it would have seen."""
+  from handwriting.data.stroke_augment import distort
+  mean, std = data.stroke_stats
+
+  def augment(rows: Items, step: int) -> Items:
+    rng = np.random.default_rng([seed, step, 0xA06])
+    inputs = [distort(x, mean, std, rng) for x in rows["inputs"]]
+    return {**rows, "inputs": inputs, SIZES: [len(x) for x in inputs]}
+  return augment
