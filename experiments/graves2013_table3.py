@@ -7,7 +7,7 @@ testset_v, so `prepare` carves the validation forms). The figure is the mean log
 sequence on the validation set (the table's "Log-Loss"), and the SSE per point.
 
   python experiments/graves2013_table3.py --data-root ../shared/data --work runs/
-  python experiments/graves2013_table3.py --variant cpu_smoke --work /tmp/exp_runs
+  python experiments/graves2013_table3.py --variant cpu_smoke --work runs/exp_runs
   python experiments/graves2013_table3.py --only table3_3x400 --config.num_steps=20000
 
 Rerunning the same command resumes training from each workdir's checkpoint.

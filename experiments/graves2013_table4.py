@@ -7,7 +7,7 @@ with Graves' protocol (train = trainset + testset_t + testset_f; our copy has no
 the validation set, and the SSE per point.
 
   python experiments/graves2013_table4.py --data-root ../shared/data --work runs/
-  python experiments/graves2013_table4.py --variant cpu_smoke --work /tmp/exp_runs
+  python experiments/graves2013_table4.py --variant cpu_smoke --work runs/exp_runs
 
 Rerunning the same command resumes training from the workdir's checkpoint.
 """

@@ -8,7 +8,7 @@ Figures: CER and WER on the test split, greedy and with beam 10 plus a 4-gram ch
 model trained on the training transcriptions only.
 
   python experiments/gs2009_iam_lines.py --iam-images iam/ --iam-splits iam/splits --work runs/
-  python experiments/gs2009_iam_lines.py --variant cpu_smoke --work /tmp/exp_runs
+  python experiments/gs2009_iam_lines.py --variant cpu_smoke --work runs/exp_runs
 
 The IAM line images are not on the development machine (only lines.txt). Without --iam-images,
 cpu_smoke writes STAND-IN DATA IN THE IAM LAYOUT (synthetic Hershey lines rendered as PNGs, a

@@ -9,7 +9,7 @@ subsampling layers, CTC). Figures: CER and WER on testset_f, greedy and with bea
 4-gram character language model trained on the trainset transcriptions only.
 
   python experiments/gs2009_iam_ondb_images.py --data-root ../shared/data --work runs/
-  python experiments/gs2009_iam_ondb_images.py --variant cpu_smoke --work /tmp/exp_runs
+  python experiments/gs2009_iam_ondb_images.py --variant cpu_smoke --work runs/exp_runs
 
 Rerunning the same command resumes training from the workdir's checkpoint.
 """

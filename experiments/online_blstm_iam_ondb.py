@@ -8,7 +8,7 @@ character and word error rates on testset_f, greedy and with beam 10 plus a 4-gr
 language model trained on the trainset transcriptions only.
 
   python experiments/online_blstm_iam_ondb.py --data-root ../shared/data --work runs/
-  python experiments/online_blstm_iam_ondb.py --variant cpu_smoke --work /tmp/exp_runs
+  python experiments/online_blstm_iam_ondb.py --variant cpu_smoke --work runs/exp_runs
 
 Rerunning the same command resumes training from the workdir's checkpoint. With several
 devices, give a batch that they divide: --config.batch_size=8 (the preset's is 1).

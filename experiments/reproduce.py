@@ -17,8 +17,8 @@ with a tiny model for a few dozen steps on a slice of the data (minutes on a 2-c
 proves the calls work end to end and its figures are no result.
 
   python experiments/reproduce.py --list
-  python experiments/reproduce.py graves2013_table4 --variant cpu_smoke --work /tmp/exp_runs
-(the same as `python experiments/graves2013_table4.py --variant cpu_smoke --work /tmp/exp_runs`).
+  python experiments/reproduce.py graves2013_table4 --variant cpu_smoke --work runs/exp_runs
+(the same as `python experiments/graves2013_table4.py --variant cpu_smoke --work runs/exp_runs`).
 """
 
 from __future__ import annotations

@@ -73,7 +73,6 @@ def _write_and_read(text: str, svg: Path, model: str, bias: float, style: str | 
   from handwriting.draw import synthesis_plots
   from handwriting.recognition.inference import Decoder
   from handwriting.recognition.metrics import char_errors
-  from handwriting.synthesis.inference import Written
 
   writer = _load_writer(model)
   primer = Style.from_prepared(data_dir, int(style)) if style is not None else None
@@ -90,10 +89,9 @@ def _write_and_read(text: str, svg: Path, model: str, bias: float, style: str | 
   reader_name = pretrained.reader_for(model)
   reader = _load_reader(reader_name)
   # The reader sees the lines as legibility.py gives them: in its own input form and units.
-  written = [Written(line.text, line.strokes, writer.normalised(line), line.phi, line.finished)
-             for line in page.lines]
-  read = reader.transcribe(legibility.reader_inputs(written, writer.spec, reader.spec),
-                           Decoder())
+  inputs = legibility.offsets_inputs([points_to_offsets(line.points) for line in page.lines],
+                                     writer.spec.stroke_std, reader.spec)
+  read = reader.transcribe(inputs, Decoder())
   for line, r in zip(page.lines, read):
     print(f"  written: {line.text!r}\n  read:    {r!r}")
   rate = char_errors([line.text for line in page.lines], read).rate

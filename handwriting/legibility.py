@@ -61,12 +61,21 @@ def read_texts(path: str | os.PathLike[str]) -> list[str]:
 def reader_inputs(written: Sequence[writer_lib.Written], writer: ModelSpec,
                   reader: RecognizerSpec) -> list[np.ndarray]:
   """The written lines in the reader's input form (see the module docstring)."""
+  return offsets_inputs([writer_lib.raw_offsets(writer, w.ink_Nx3) for w in written],
+                        writer.stroke_std, reader)
+
+
+def offsets_inputs(raw_offsets: Sequence[np.ndarray], writer_std: np.ndarray,
+                   reader: RecognizerSpec) -> list[np.ndarray]:
+  """Lines of offsets [N, 3] in the writer's data units (std `writer_std`) in the reader's
+  input form (see the module docstring)."""
   if reader.input_kind == "images":
-    return [render_strokes(w.strokes, height=reader.config.image_height) for w in written]
-  scale = float(np.mean(reader.stroke_std / writer.stroke_std))
+    return [render_strokes(strokes_lib.offsets_to_strokes(raw),
+                           height=reader.config.image_height) for raw in raw_offsets]
+  scale = float(np.mean(reader.stroke_std / writer_std))
   out = []
-  for w in written:
-    raw = writer_lib.raw_offsets(writer, w.ink_Nx3)
+  for raw in raw_offsets:
+    raw = np.array(raw, np.float32)
     raw[:, :2] *= scale
     out.append(strokes_lib.normalize(raw, reader.stroke_mean, reader.stroke_std))
   return out

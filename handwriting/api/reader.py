@@ -147,5 +147,4 @@ class Reader:
 
 
 def _single(inputs: object) -> bool:
-  return (isinstance(inputs, (str, os.PathLike, np.ndarray, Page))
-          or (hasattr(inputs, "convert") and hasattr(inputs, "size")))
+  return isinstance(inputs, (str, os.PathLike, np.ndarray, Page)) or files.is_pil_image(inputs)

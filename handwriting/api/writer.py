@@ -156,6 +156,5 @@ class Writer:
 
   def density(self, line: Line) -> np.ndarray:
     """Mixture outputs y [N-1, 1+6M] of the network along a written line (Fig. 10)."""
-    ink = self.normalised(line)
-    w = inference.Written(line.text, [], ink, line.phi, line.finished)
-    return inference.teacher_forced_outputs(self.model, self.spec, w)
+    return inference.teacher_forced_outputs(self.model, self.spec, line.text,
+                                            self.normalised(line))

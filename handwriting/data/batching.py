@@ -74,6 +74,12 @@ def padded_length(n: int, multiple: int = 32, growth: float = 1.0) -> int:
   return bucket
 
 
+def pad_to_power_of_two(items: list) -> list:
+  """`items` with copies of its last item appended up to the next power of two in number (so a
+  few compiled batch sizes serve any count); the caller keeps the first len(items) results."""
+  return items + items[-1:] * ((1 << (len(items) - 1).bit_length()) - len(items))
+
+
 def fixed_label_length(*label_lists: Sequence[np.ndarray] | None, multiple: int = 8) -> int:
   """One padded length for every label sequence of a task's splits: labels padded per batch
   would multiply the compiled shapes (input bucket x label bucket)."""

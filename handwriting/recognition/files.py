@@ -18,10 +18,9 @@ from flax import nnx
 
 from handwriting.data.images import line_input, load_image, pil_to_paper
 from handwriting.data.report import DataError, SkipReport
-from handwriting.recognition.inference import Decoder, posteriors, transcribe
+from handwriting.recognition.inference import Decoder, posteriors, read_spec, transcribe
 from handwriting.recognition.metrics import char_errors, word_errors
-from handwriting.recognition.spec import RecognizerSpec
-from handwriting.train.checkpoint import CheckpointError, read_checkpoint_meta, restore_model
+from handwriting.train.checkpoint import CheckpointError, restore_model
 
 ImageLike = str | os.PathLike[str] | np.ndarray
 
@@ -32,11 +31,8 @@ class Reader:
   reader, how it normalises images."""
 
   def __init__(self, workdir: str | os.PathLike[str], norm: str | None = None):
-    meta = read_checkpoint_meta(workdir)
-    if meta.get("task") != "recognizer":
-      raise CheckpointError(f"{workdir} holds a {meta.get('task', 'unknown')!r} checkpoint, "
-                            "not a recognizer")
-    self.workdir, self.spec = str(workdir), RecognizerSpec.from_meta(meta)
+    meta, self.spec = read_spec(workdir)
+    self.workdir = str(workdir)
     self.step = int(meta["step"])
     self.norm = norm or self.spec.image_norm
     self._model: nnx.Module | None = None
@@ -66,9 +62,13 @@ class Reader:
     return transcribe(self.model, self.spec, inputs, decoder)
 
 
+def is_pil_image(image: object) -> bool:
+  return hasattr(image, "convert") and hasattr(image, "size")
+
+
 def paper_image(image: ImageLike) -> tuple[np.ndarray, str]:
   """(paper-convention uint8 [H, W], a name for messages) of a path, a PIL image or an array."""
-  if hasattr(image, "convert") and hasattr(image, "size"):  # a PIL image
+  if is_pil_image(image):
     return pil_to_paper(image), "image"
   if isinstance(image, np.ndarray):
     a = np.asarray(image)

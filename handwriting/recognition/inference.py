@@ -14,6 +14,7 @@ import numpy as np
 from flax import nnx
 
 from handwriting.data.alphabet import Alphabet
+from handwriting.data.batching import pad_to_power_of_two
 from handwriting.data.pipeline import Splits
 from handwriting.data.prepared import Prepared
 from handwriting.data.report import DataError, SkipReport
@@ -76,12 +77,18 @@ def load(workdir: str | os.PathLike[str]) -> tuple[nnx.Module, RecognizerSpec]:
   return model, spec
 
 
-def load_with_meta(workdir: str | os.PathLike[str]) -> tuple[nnx.Module, RecognizerSpec, dict]:
+def read_spec(workdir: str | os.PathLike[str]) -> tuple[dict, RecognizerSpec]:
+  """The checkpoint meta and reader spec of `workdir` (no weights read); CheckpointError when
+  it holds no recognizer."""
   meta = read_checkpoint_meta(workdir)
   if meta.get("task") != "recognizer":
     raise CheckpointError(f"{workdir} holds a {meta.get('task', 'unknown')!r} checkpoint, "
                           "not a recognizer")
-  spec = RecognizerSpec.from_meta(meta)
+  return meta, RecognizerSpec.from_meta(meta)
+
+
+def load_with_meta(workdir: str | os.PathLike[str]) -> tuple[nnx.Module, RecognizerSpec, dict]:
+  meta, spec = read_spec(workdir)
   model, _ = restore_model(workdir, spec)
   return model, spec, meta
 
@@ -98,7 +105,7 @@ def posteriors(model: nnx.Module, spec: RecognizerSpec, inputs: Sequence[np.ndar
     n = len(chunk)
     # Batch sizes rounded up to a power of two (copies of the last line, dropped after): few
     # compiled shapes however many lines a call reads (widths are bucketed by `spec.batch`).
-    chunk += chunk[-1:] * ((1 << (n - 1).bit_length()) - n)
+    chunk = pad_to_power_of_two(chunk)
     weight = np.ones(len(chunk))
     batch = spec.batch(chunk, [np.zeros(0, np.int32)] * len(chunk), weight)
     logp, mask = forward(params, batch["inputs"], batch["mask"])

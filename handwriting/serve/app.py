@@ -35,11 +35,12 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from handwriting import pretrained
-from handwriting.api.page import Line, Page
+from handwriting.api.page import Page
 from handwriting.api.reader import Reader
 from handwriting.api.style import Style
 from handwriting.api.writer import DEFAULT_BIAS, DEFAULT_WIDTH, Writer
 from handwriting.data.alphabet import UnknownCharacterError
+from handwriting.data.batching import pad_to_power_of_two
 from handwriting.data.report import DataError
 from handwriting.serve.ink import MAX_POINTS, MAX_STROKES, drawing_to_points
 
@@ -142,16 +143,15 @@ def _write_stream(models: Models, request: WriteRequest, lines: list[str],
   while done < total:
     size = 1 if (style is None and not written) else min(CHUNK, total - done)
     chunk = lines[done:done + size]
-    padded = chunk + chunk[-1:] * ((1 << (len(chunk) - 1).bit_length()) - len(chunk))
     with models.locks["writer"]:
-      pages = writer.write(padded, bias=request.bias, seed=request.seed + done, style=style,
+      pages = writer.write(pad_to_power_of_two(chunk), bias=request.bias, seed=request.seed + done, style=style,
                            width=10**6)
     written += [page.lines[0] for page in pages[:len(chunk)]]
     if style is None:
       style = Style.from_page(Page(written[:1]))
     done += len(chunk)
     yield (json.dumps({"type": "progress", "done": done, "total": total}) + "\n").encode()
-  page = Page([Line(w.text, w.points, w.phi, w.finished) for w in written])
+  page = Page(written)
   yield (json.dumps(_page_json(page, request.attention)) + "\n").encode()
 
 

@@ -145,11 +145,12 @@ def sample_unconditional(model: HandwritingNet, spec: ModelSpec, *, key: jax.Arr
           for k in keys]
 
 
-def teacher_forced_outputs(model: HandwritingNet, spec: ModelSpec, written: Written
-                           ) -> np.ndarray:
-  """Mixture outputs y [N-1, 1+6M] along a written line (for the Fig. 10-style density)."""
-  chars = jnp.asarray(spec.alphabet.encode(written.text))[None] if model.has_window else None
-  y, _, _ = model(jnp.asarray(written.ink_Nx3[None, :-1]), chars)
+def teacher_forced_outputs(model: HandwritingNet, spec: ModelSpec, text: str,
+                           ink_Nx3: np.ndarray) -> np.ndarray:
+  """Mixture outputs y [N-1, 1+6M] along a line of `text` written as `ink_Nx3` (normalised
+  offsets), for the Fig. 10-style density."""
+  chars = jnp.asarray(spec.alphabet.encode(text))[None] if model.has_window else None
+  y, _, _ = model(jnp.asarray(ink_Nx3[None, :-1]), chars)
   return np.asarray(y[0])
 
 
