@@ -491,6 +491,12 @@ def _evaluate(args: argparse.Namespace) -> int | None:
   print(f"{args.model} step {r.step} on {r.split} ({r.lines} lines): "
         f"log-loss {r.nats_per_sequence:.1f} nats/sequence, {r.nats_per_point:.4f} nats/point, "
         f"SSE {r.sse_per_point:.4f} per point (normalised offsets)")
+  mean, std = (", ".join(f"{v:.3f}" for v in a) for a in (r.stroke_mean, r.stroke_std))
+  print(f"  units: the model's own: offsets normalised with its training split's mean ({mean}) "
+        f"and std ({std}), texts in its alphabet of {r.alphabet_size} characters")
+  if r.dropped or r.skipped:
+    print(f"  {r.dropped} lines had characters outside that alphabet dropped from their text; "
+          f"{r.skipped} lines skipped as longer than its max_points")
   return None
 
 

@@ -91,16 +91,15 @@ def test_style_file_round_trip_and_bad_files(tmp_path):
 
 
 def test_style_from_xml_is_preprocessed_as_training_lines(tmp_path):
-  # A pen-down gap of 400 units (dropped samples) is filled; a pen-up jump of 3,000 is
-  # shortened to DEFAULT_MAX_OFFSET: what `prepare iam-ondb` does to its lines.
+  # A pen-down gap of 400 units (dropped samples) is filled in 3 steps of 133.3 (max step 150);
+  # a pen-up jump of 3,000 (> DEFAULT_MAX_OFFSET) is removed: the second stroke starts where the
+  # first ended. The same as `prepare iam-ondb` does to its lines (strokes.preprocess).
   xml = tmp_path / "a01-000-01.xml"
   xml.write_bytes(stroke_xml([[(0, 0), (10, 0), (410, 0)], [(3410, 0), (3420, 0)]]))
   style = Style.from_xml(xml, "ab")
   assert not style.rescale
-  moves = np.abs(np.diff(style.points[:, 0]))
-  assert moves.max() == pytest.approx(strokes_lib.DEFAULT_MAX_OFFSET, abs=1e-3)
-  pen_down = moves[:len(moves) - 2]
-  assert pen_down.max() <= strokes_lib.DEFAULT_MAX_STEP + 1e-3
+  np.testing.assert_allclose(style.points[:, 0] - style.points[0, 0],
+                             [0, 10, 10 + 400 / 3, 10 + 800 / 3, 410, 410, 420], atol=1e-3)
   assert style.points[:, 2].sum() == 2  # two strokes
 
 

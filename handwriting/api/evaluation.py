@@ -32,7 +32,13 @@ class WriterEvaluation:
   nats_per_sequence: float
   nats_per_point: float
   sse_per_point: float
-
+  # The units: the lines were normalised with the model's statistics (those of the split it was
+  # trained on) and encoded with its alphabet, whatever folder they come from.
+  stroke_mean: tuple[float, float] = (0.0, 0.0)
+  stroke_std: tuple[float, float] = (1.0, 1.0)
+  alphabet_size: int = 0
+  dropped: int = 0  # lines that had characters outside the model's alphabet dropped
+  skipped: int = 0  # lines longer than the model's max_points
 
 @dataclasses.dataclass
 class ReaderEvaluation:
@@ -67,7 +73,9 @@ def evaluate_writer(model: str | None = None, *, data: str, split: str = "valid"
   workdir = pretrained.resolve(model, kind)
   r = inference.evaluate(workdir, data, split, kind)
   return WriterEvaluation(workdir, int(r["step"]), split, int(r["lines"]), float(r["nll"]),
-                          float(r["loss"]), float(r["sse"]))
+                          float(r["nll_per_point"]), float(r["sse"]),
+                          tuple(r["stroke_mean"]), tuple(r["stroke_std"]), int(r["alphabet_size"]),
+                          int(r["dropped"]), int(r["skipped"]))
 
 
 def evaluate_reader(model: str | Reader | None = None, *, data: str | None = None,

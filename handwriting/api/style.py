@@ -79,14 +79,13 @@ class Style:
   @classmethod
   def from_xml(cls, path: str | os.PathLike[str], text: str) -> Style:
     """From an IAM-OnDB lineStrokes XML file and its transcription, preprocessed as
-    `prepare iam-ondb` prepares training lines (recording gaps filled, over-long jumps
-    shortened), in IAM-OnDB units."""
+    `prepare iam-ondb` prepares training lines (`strokes.preprocess`: recording gaps filled,
+    over-long steps removed), in IAM-OnDB units."""
     from handwriting.data import strokes as strokes_lib
     from handwriting.data.iam_ondb import read_stroke_xml
     name = str(path)
     strokes = read_stroke_xml(read_bytes(path), name)
-    filled = strokes_lib.fill_gaps(strokes, strokes_lib.DEFAULT_MAX_STEP)
-    offsets = strokes_lib.points_to_offsets(filled, strokes_lib.DEFAULT_MAX_OFFSET, name=name)
+    offsets = strokes_lib.preprocess(strokes, name=name)
     return cls(_check_points(offsets_to_points(offsets), name), text, False)
 
   @classmethod

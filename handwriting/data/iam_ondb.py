@@ -38,10 +38,9 @@ from handwriting.data.strokes import (
   DEFAULT_MAX_OFFSET,
   DEFAULT_MAX_STEP,
   compute_stats,
-  fill_gaps,
   normalize,
   offsets_to_strokes,
-  points_to_offsets,
+  preprocess,
   validate_strokes,
 )
 
@@ -243,9 +242,9 @@ def prepare(strokes: str, ascii: str, splits: str | None, out: str, protocol: st
             max_step: float | None = DEFAULT_MAX_STEP, render_height: int = 0) -> dict[str, Any]:
   """`handwriting prepare iam-ondb`: archives or folders -> a prepared folder (data/store.py).
 
-  Pairs lines (`iter_lines`), fills recording gaps longer than `max_step` (None: no filling),
-  converts to offsets shortened to `max_offset` (None: DEFAULT_MAX_OFFSET; math.inf: no
-  shortening), assigns splits (`splits.assign_splits`; `splits` None puts everything in train
+  Pairs lines (`iter_lines`), preprocesses them as Graves 2013 section 4 (`strokes.preprocess`:
+  recording gaps longer than `max_step` filled, None: no filling; steps longer than `max_offset`
+  removed, None: DEFAULT_MAX_OFFSET, math.inf: none removed), assigns splits (`splits.assign_splits`; `splits` None puts everything in train
   and carves valid), normalises with the train split's statistics and writes
   strokes_<split>.npz, meta.json and skipped.txt. With `render_height` > 0 every line is also
   drawn as a grey-scale image of that height with random pen width, blur, slant and scale
@@ -261,8 +260,7 @@ def prepare(strokes: str, ascii: str, splits: str | None, out: str, protocol: st
   offsets, texts, form_of = {}, {}, {}
   for line in iter_lines(strokes, ascii, report):
     try:
-      pts = fill_gaps(line.strokes, max_step) if max_step is not None else line.strokes
-      offsets[line.line_id] = points_to_offsets(pts, max_offset, name=line.line_id)
+      offsets[line.line_id] = preprocess(line.strokes, max_step, max_offset, name=line.line_id)
     except DataError as e:
       report.add(e)
       continue
@@ -274,9 +272,18 @@ def prepare(strokes: str, ascii: str, splits: str | None, out: str, protocol: st
   assignment = assign_splits(list(offsets), form_of.__getitem__, lists, protocol,
                              valid_fraction, seed)
   _report_unlisted(assignment.unlisted, form_of, report)
-  train = train_split(assignment.splits)
-  mean, std = compute_stats([offsets[i] for i in assignment.splits[train]])
-  alphabet = Alphabet.from_texts(texts[i] for i in assignment.splits[train])
+  # Statistics and the alphabet are those of the training split, which a model trained on this
+  # folder keeps; a folder of test lists alone (e.g. testset_v) has none and is read with a
+  # model's. The strokes themselves are stored in IAM-OnDB units, not normalised.
+  train = train_split(assignment.splits, required=False)
+  stats_meta: dict[str, Any] = {}
+  mean = std = None
+  if train is not None:
+    mean, std = compute_stats([offsets[i] for i in assignment.splits[train]])
+    stats_meta = {"stroke_mean": mean.tolist(), "stroke_std": std.tolist(), "train_split": train}
+  alphabet = Alphabet.from_texts(texts[i] for i in (
+    assignment.splits[train] if train is not None else
+    [i for ids in assignment.splits.values() for i in ids]))
 
   out_dir.mkdir(parents=True, exist_ok=True)
   for stale in [*out_dir.glob("strokes_*.npz"), *out_dir.glob("images_*.npz")]:
@@ -288,14 +295,16 @@ def prepare(strokes: str, ascii: str, splits: str | None, out: str, protocol: st
     counts[name] = len(ids)
     if ids:
       store.save_ragged(store.strokes_path(out_dir, name), store.Ragged.from_items(
-        [normalize(offsets[i], mean, std) for i in ids], [texts[i] for i in ids], ids))
+        [offsets[i] for i in ids], [texts[i] for i in ids], ids))
       if render_height:
         store.save_ragged(store.images_path(out_dir, name), store.Ragged.from_items(
           [img.T for img in images], [texts[i] for i in ids], ids,
           height=np.array(render_height)))
+  if not any(counts.values()):
+    raise DataError(out_dir, "no line is in any split: check --splits and --protocol")
   store.write_meta(out_dir, {
-    "source": "iam-ondb", "alphabet": alphabet.chars, "stroke_mean": mean.tolist(),
-    "stroke_std": std.tolist(), "splits": counts, "protocol": protocol, "train_split": train,
+    "source": "iam-ondb", "alphabet": alphabet.chars, "strokes_units": "raw", **stats_meta,
+    "splits": counts, "split_lists": assignment.lists_of, "protocol": protocol,
     "valid_carved": assignment.carved, "valid_fraction": valid_fraction, "seed": seed,
     "max_offset": None if math.isinf(max_offset) else max_offset, "max_step": max_step,
     **({"image_height": render_height} if render_height else {})})
@@ -307,12 +316,14 @@ def prepare(strokes: str, ascii: str, splits: str | None, out: str, protocol: st
   return {"lines": sum(counts.values()), "splits": counts, "skipped": len(report),
           "skip_reasons": dict(report.reasons()), "unlisted": len(assignment.unlisted),
           "unmatched": {k: len(v) for k, v in assignment.unmatched.items()},
-          "valid_carved": assignment.carved, "stroke_mean": mean.tolist(),
-          "stroke_std": std.tolist(), "alphabet": alphabet.chars, "seconds": seconds}
+          "valid_carved": assignment.carved, "train_split": train,
+          "stroke_mean": None if mean is None else mean.tolist(),
+          "stroke_std": None if std is None else std.tolist(), "alphabet": alphabet.chars,
+          "seconds": seconds}
 
 
 def _print_summary(assignment: SplitAssignment, counts: dict[str, int], form_of: dict[str, str],
-                   mean: np.ndarray, std: np.ndarray, alphabet: Alphabet) -> None:
+                   mean: np.ndarray | None, std: np.ndarray | None, alphabet: Alphabet) -> None:
   for name, ids in assignment.splits.items():
     how = " (carved by form from train)" if name == "valid" and assignment.carved else ""
     print(f"  {name}: {count(counts[name], 'line')}, "
@@ -324,6 +335,10 @@ def _print_summary(assignment: SplitAssignment, counts: dict[str, int], form_of:
     print(f"  {name}: {len(entries)} entries name no paired line ({shown})")
   if assignment.ignored_lists:
     print(f"  lists not used by this protocol: {', '.join(assignment.ignored_lists)}")
+  if mean is None or std is None:
+    print(f"  no training split: strokes stored in IAM-OnDB units, to be normalised with a "
+          f"model's statistics; alphabet of all lines {len(alphabet.chars)} chars")
+    return
   print(f"  offsets mean {[round(float(v), 3) for v in mean]} "
         f"std {[round(float(v), 3) for v in std]} (train, raw units); "
         f"alphabet {len(alphabet.chars)} chars")

@@ -46,6 +46,7 @@ class SplitAssignment:
   unmatched: dict[str, list[str]]  # list name -> entries that name no item
   ignored_lists: list[str]  # lists the protocol does not use (their items are unlisted)
   carved: bool  # valid was carved from train by form
+  lists_of: dict[str, list[str]] = dataclasses.field(default_factory=dict)  # split -> its lists
 
 
 def read_split_lists(splits_dir: str | Path) -> dict[str, list[str]]:
@@ -137,21 +138,27 @@ def assign_splits(item_ids: Sequence[str], form_of: Callable[[str], str],
       used.add(entry)
       splits[split_of_list[lst]].append(item)
   carved = False
-  if protocol != "official" and not splits.get("valid"):
+  has_train = any(splits.get(name) for name in TRAIN_SPLITS)
+  if protocol != "official" and not splits.get("valid") and (catch_all or has_train):
     splits["train"], splits["valid"] = carve_by_group(splits["train"], form_of, valid_fraction,
                                                       seed)
     carved = True
   unmatched = {n: [e for e in es if e not in used] for n, es in lists.items()
                if n in split_of_list}
+  lists_of = {split: [lst for lst, s in split_of_list.items() if s == split and lst in lists]
+              for split in splits}
   return SplitAssignment(
     splits=splits, unlisted=unlisted, unmatched={n: es for n, es in unmatched.items() if es},
-    ignored_lists=[n for n in lists if n not in split_of_list], carved=carved)
+    ignored_lists=[n for n in lists if n not in split_of_list], carved=carved, lists_of=lists_of)
 
 
-def train_split(splits: Mapping[str, Sequence[str]]) -> str:
-  """Name of the split that statistics and the alphabet come from ("train", else "trainset")."""
+def train_split(splits: Mapping[str, Sequence[str]], required: bool = True) -> str | None:
+  """Name of the split that statistics and the alphabet come from ("train", else "trainset");
+  None, or DataError when `required`, if there is none."""
   for name in TRAIN_SPLITS:
     if splits.get(name):
       return name
+  if not required:
+    return None
   raise DataError("splits", f"no non-empty training split ({' or '.join(TRAIN_SPLITS)}) among "
                             f"{', '.join(splits) or 'none'}")

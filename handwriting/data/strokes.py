@@ -13,9 +13,9 @@ see it as T = (total points) rows (dx, dy, eos):
 Graves 2013, §4: "Recording errors in the x, y data was corrected by interpolating to fill in for
 missing readings, and removing steps whose length exceeded a certain threshold." We do both:
 `fill_gaps` interpolates over pen-down steps longer than `max_step` (the sensor dropped samples,
-see DEFAULT_MAX_STEP), and `points_to_offsets(max_offset=...)` shortens any remaining step longer
-than `max_offset` to that length, keeping its direction (see DEFAULT_MAX_OFFSET for why we shorten
-rather than delete).
+see DEFAULT_MAX_STEP), and `points_to_offsets(max_offset=...)` removes any remaining step longer
+than `max_offset` (`remove_long_steps`). `preprocess` is both, the one function that training data
+(`prepare iam-ondb`) and styles read from XML files (`Style.from_xml`) go through.
 
 Dimension letters: T = rows (points) of one line, N = points of one stroke, B = batch.
 """
@@ -38,12 +38,11 @@ MAX_COORD = 1e6
 # 380..930.
 DEFAULT_MAX_STEP = 150.0
 
-# Steps longer than this (raw units) are shortened to it. Pen-down steps never get here after
-# `fill_gaps`; pen-up jumps have median 174, 99th percentile 700 and 99.9th 1,190, the longest
-# (up to 2,860, about half a line's width of ~5,500) being returns to add a stroke far back in the
-# line. 1,000 touches ~0.2 % of pen-up jumps (~500 in the corpus) and keeps the rare extreme
-# targets from dominating the mixture-density loss. Shortening (not deleting) keeps every point
-# and end-of-stroke mark, only moving the strokes after the jump a little closer.
+# Steps longer than this (raw units) are removed (Graves 2013, section 4). Pen-down steps never get
+# here after `fill_gaps`; pen-up jumps have median 174, 99th percentile 700 and 99.9th 1,190, the
+# longest (up to 2,860, about half a line's width of ~5,500) being returns to add a stroke far back
+# in the line. 1,000 touches ~0.2 % of pen-up jumps (~500 in the corpus): these rare extreme
+# targets would otherwise dominate the mixture-density loss.
 DEFAULT_MAX_OFFSET = 1000.0
 
 
@@ -106,11 +105,28 @@ def fill_gaps(strokes: Sequence[np.ndarray], max_step: float) -> list[np.ndarray
   return np.split(filled, first_T[starts_S[1:]])
 
 
-def clip_offsets(dxy_Tx2: np.ndarray, max_offset: float) -> np.ndarray:
-  """Shortens rows longer than `max_offset` to that length, keeping their direction."""
+def remove_long_steps(dxy_Tx2: np.ndarray, max_offset: float) -> np.ndarray:
+  """Removes the steps (rows) longer than `max_offset`: their move becomes (0, 0).
+
+  The step is gone, not shortened: the strokes after it move back by its whole length. Its row
+  stays (as a zero move) so that every point and end-of-stroke mark is kept: a removed pen-up jump
+  leaves the next stroke starting where the previous one ended.
+  """
   length_T = np.hypot(dxy_Tx2[:, 0], dxy_Tx2[:, 1])
-  scale_T = np.minimum(1.0, max_offset / np.maximum(length_T, 1e-12))
-  return (dxy_Tx2 * scale_T[:, None]).astype(dxy_Tx2.dtype)
+  out = np.array(dxy_Tx2, copy=True)
+  out[length_T > max_offset] = 0.0
+  return out
+
+
+def preprocess(strokes: Sequence[np.ndarray], max_step: float | None = DEFAULT_MAX_STEP,
+               max_offset: float | None = DEFAULT_MAX_OFFSET, name: str = "strokes"
+               ) -> np.ndarray:
+  """Graves 2013, section 4: recorded strokes (y down) -> offsets [T, 3] with recording gaps
+  filled (`fill_gaps`, pen-down steps over `max_step`) and the steps longer than `max_offset`
+  removed (`remove_long_steps`); None skips either. DataError(name, reason) for bad input."""
+  strokes = validate_strokes(strokes, name)
+  filled = fill_gaps(strokes, max_step) if max_step is not None else strokes
+  return points_to_offsets(filled, max_offset, name=name)
 
 
 def points_to_offsets(strokes: Sequence[np.ndarray], max_offset: float | None = None,
@@ -119,7 +135,7 @@ def points_to_offsets(strokes: Sequence[np.ndarray], max_offset: float | None = 
 
   Row 0 is (0, 0, eos_0); row t > 0 is (x_t - x_{t-1}, -(y_t - y_{t-1}), eos_t) over the points of
   all strokes in order; eos_t = 1 on each stroke's last point. With `max_offset`, longer (dx, dy)
-  rows are shortened (`clip_offsets`). Bad input raises DataError(name, reason).
+  rows are removed (`remove_long_steps`). Bad input raises DataError(name, reason).
   """
   strokes = validate_strokes(strokes, name)
   pts_Tx2 = np.concatenate(strokes).astype(np.float64)
@@ -128,7 +144,7 @@ def points_to_offsets(strokes: Sequence[np.ndarray], max_offset: float | None = 
   offsets_Tx3[1:, :2] = np.diff(pts_Tx2, axis=0)
   offsets_Tx3[np.cumsum([len(s) for s in strokes]) - 1, 2] = 1.0
   if max_offset is not None:
-    offsets_Tx3[:, :2] = clip_offsets(offsets_Tx3[:, :2], max_offset)
+    offsets_Tx3[:, :2] = remove_long_steps(offsets_Tx3[:, :2], max_offset)
   return offsets_Tx3.astype(np.float32)
 
 

@@ -54,3 +54,29 @@ def clip_gradient(x: Array, lo: float | Array | None, hi: float | Array | None =
   lo_arr = jnp.asarray(lo, dtype=x.dtype)
   hi_arr = jnp.asarray(hi, dtype=x.dtype)
   return _clip_cotangent(x, lo_arr, hi_arr)
+
+
+@jax.custom_vjp
+def _scale_cotangent(x: Array, factor: Array) -> Array:
+  return x
+
+
+def _scale_fwd(x: Array, factor: Array) -> tuple[Array, Array]:
+  return x, factor
+
+
+def _scale_bwd(factor: Array, g: Array) -> tuple[Array, Array]:
+  return (g * factor).astype(g.dtype), jnp.zeros_like(factor)
+
+
+_scale_cotangent.defvjp(_scale_fwd, _scale_bwd)
+
+
+def scale_gradient(x: Array, factor: float | Array) -> Array:
+  """Returns `x` unchanged; its cotangent is multiplied by `factor` in the backward pass.
+
+  With `clip_gradient` it lets a batch-mean loss clip per-sequence derivatives, as Graves'
+  per-sequence training does: scale the outputs' cotangent up by the number of sequences before
+  the clips see it and the parameters' gradients back down after (synthesis/loss.py).
+  """
+  return _scale_cotangent(x, jnp.asarray(factor, dtype=x.dtype))

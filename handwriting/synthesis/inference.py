@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import textwrap
+from typing import Any
 from collections.abc import Sequence
 
 import jax
@@ -20,7 +21,7 @@ from handwriting.data import strokes as strokes_lib
 from handwriting.data.alphabet import Alphabet
 from handwriting.data.pipeline import Splits
 from handwriting.data.prepared import Prepared
-from handwriting.synthesis.input_pipeline import input_pipeline
+from handwriting.synthesis.input_pipeline import LineRules, input_pipeline
 from handwriting.synthesis.loss import sequence_loss
 from handwriting.synthesis.model import HandwritingNet
 from handwriting.synthesis.sample import Samples, sample
@@ -155,15 +156,20 @@ def teacher_forced_outputs(model: HandwritingNet, spec: ModelSpec, text: str,
 
 
 def evaluate(workdir: str | os.PathLike[str], data: str, split: str,
-             model_type: str | None = None) -> dict[str, float]:
-  """Mean log-loss in nats per sequence and SSE per point on `split` (Tables 3-4 units)."""
+             model_type: str | None = None) -> dict[str, Any]:
+  """Mean log-loss in nats per sequence and SSE per point on `split` (Tables 3-4 units).
+
+  The lines are normalised with the model's own statistics and encoded with its alphabet, never
+  the folder's: the figures are in the model's units whatever split the folder was prepared
+  from. Characters outside the model's alphabet are dropped from the texts (counted in
+  `dropped`); lines too long for the model's `max_points` are skipped (`skipped`).
+  """
   meta, spec = read_spec(workdir, model_type)
   splits = Splits(data, eval=split)  # every line of the split; no training split
   prepared = Prepared(splits.folder)
-  pipeline = input_pipeline(spec.config, prepared, splits)
-  if prepared.alphabet.chars != spec.alphabet.chars and spec.config.model_type == "synthesis":
-    raise CheckpointError(f"the alphabet of {data} differs from the one {workdir} was trained "
-                          "with: evaluate on data prepared the same way")
+  rules = LineRules(spec.config.max_points, "drop", spec.config.model_type == "synthesis")
+  pipeline = input_pipeline(spec.config, prepared, splits, rules, alphabet=spec.alphabet,
+                            stats=(spec.stroke_mean, spec.stroke_std))
   model, _ = restore_model(workdir, spec)
   graphdef, params = nnx.split(model)
   step = jax.jit(lambda p, b: sequence_loss(nnx.merge(graphdef, p), b, None)[1])
@@ -175,5 +181,10 @@ def evaluate(workdir: str | os.PathLike[str], data: str, split: str,
       acc[1] += float(count)
   if not totals:
     raise ValueError(f"split {split!r} of {data} has no usable lines")
+  reasons = [r for _, r in pipeline.report.items]
   return {"lines": len(pipeline.eval["ink"]), "step": meta["step"],
-          **{k: t / max(c, 1.0) for k, (t, c) in totals.items()}}
+          **{k: t / max(c, 1.0) for k, (t, c) in totals.items()},
+          "skipped": sum(not r.startswith("characters dropped") for r in reasons),
+          "dropped": sum(r.startswith("characters dropped") for r in reasons),
+          "stroke_mean": spec.stroke_mean.tolist(), "stroke_std": spec.stroke_std.tolist(),
+          "alphabet_size": len(spec.alphabet.chars)}

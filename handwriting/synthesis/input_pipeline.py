@@ -27,7 +27,7 @@ from handwriting.data.pipeline import (
   Splits,
   build_pipeline,
 )
-from handwriting.data.prepared import Prepared
+from handwriting.data.prepared import Prepared, Stats
 from handwriting.data.report import DataError, SkipReport
 
 CHARS_MULTIPLE = 8  # the text of every line is padded to one multiple-of-8 length per run
@@ -47,9 +47,10 @@ class LineRules:
 
 
 def load_lines(data: Prepared, split: str, alphabet: Alphabet, rules: LineRules,
-               report: SkipReport) -> Items:
-  """The kept lines of `split`: normalised offsets [T, 3] ("ink"), labels ("chars"), sizes."""
-  ragged = data.strokes(split)
+               report: SkipReport, stats: Stats | None = None) -> Items:
+  """The kept lines of `split`: offsets [T, 3] ("ink") normalised with `stats` (a model's; None:
+  the folder's own), labels in `alphabet` ("chars"), sizes."""
+  ragged = data.strokes(split, stats)
   out: Items = {"ink": [], "chars": [], SIZES: []}
   for i in range(len(ragged)):
     name = f"{data.folder}/{split}/{ragged.ids[i]}"
@@ -84,10 +85,13 @@ def pad_lines(rows: Items, weight: np.ndarray, *, multiple: int, growth: float,
 
 
 def input_pipeline(config: ml_collections.ConfigDict, data: Prepared, splits: Splits,
-                   rules: LineRules | None = None) -> SplitPipeline:
+                   rules: LineRules | None = None, *, alphabet: Alphabet | None = None,
+                   stats: Stats | None = None) -> SplitPipeline:
   """The batches of `splits` for the network `config` describes; `config` is only read (line
-  rules, padding, batch size, seed). The lines are encoded with the folder's own alphabet."""
+  rules, padding, batch size, seed). The lines are encoded with `alphabet` and normalised with
+  `stats`: the model's (None: the folder's own)."""
   rules = rules or LineRules.of(config)
+  alphabet = alphabet or data.alphabet
 
   def collate_for(train: Items | None, evaluation: Items | None) -> Collate:
     chars_length = fixed_label_length(*(s["chars"] for s in (train, evaluation) if s))
@@ -96,5 +100,5 @@ def input_pipeline(config: ml_collections.ConfigDict, data: Prepared, splits: Sp
       chars_length=chars_length if config.model_type == "synthesis" else None)
 
   return build_pipeline(
-    splits, lambda split, report: load_lines(data, split, data.alphabet, rules, report),
+    splits, lambda split, report: load_lines(data, split, alphabet, rules, report, stats),
     collate_for, batch_size=config.batch_size, seed=config.seed)

@@ -6,6 +6,7 @@ import pytest
 
 from handwriting.data import iam_ondb, store
 from handwriting.data.report import DataError, SkipReport
+from handwriting.data.prepared import Prepared
 from handwriting.data.strokes import compute_stats, denormalize, points_to_offsets
 from tests.data.fixtures_ondb import (
   FakeForm,
@@ -154,8 +155,16 @@ def test_prepare_graves_with_testset_v(ondb, tmp_path, capsys):
     r = store.load_ragged(store.strokes_path(out, split))
     assert r.ids.tolist() == ids
     assert r.texts.tolist() == [csr_line(i[:-3], int(i[-2:])) for i in ids]
-    for k, i in enumerate(ids):  # npz round trip: stored offsets are the normalised raw ones
-      np.testing.assert_allclose(denormalize(r[k], mean, std), raw_offsets(i), atol=1e-3)
+    for k, i in enumerate(ids):  # stored in IAM-OnDB units, read normalised by any statistics
+      np.testing.assert_allclose(r[k], raw_offsets(i), atol=1e-3)
+  data = Prepared(out)
+  assert data.raw_units
+  own = data.strokes("valid")  # the folder's own (train split) statistics
+  np.testing.assert_allclose(denormalize(own[0], mean, std), raw_offsets(valid_ids[0]), atol=1e-3)
+  other = data.strokes("valid", (np.array([1.0, 2.0]), np.array([10.0, 20.0])))
+  np.testing.assert_allclose(other[0][:, :2] * [10.0, 20.0] + [1.0, 2.0],
+                             raw_offsets(valid_ids[0])[:, :2], atol=1e-3)
+  np.testing.assert_array_equal(other[0][:, 2], raw_offsets(valid_ids[0])[:, 2])
   skipped = (out / "skipped.txt").read_text()
   assert "f06-050z\tnot in any split list: 3 lines" in skipped
   assert "line count mismatch: 4 xml vs 6 CSR" in skipped and len(skipped.splitlines()) == 6
@@ -196,7 +205,6 @@ def test_prepare_official_protocol(ondb, tmp_path):
 
 
 def test_prepare_renders_lines_to_images(ondb, tmp_path):
-  from handwriting.data.prepared import Prepared
   splits = write_lists(tmp_path / "splits", LISTS)
   out = tmp_path / "rendered"
   iam_ondb.prepare(str(ondb), str(ondb), str(splits), str(out), protocol="official",
@@ -212,7 +220,7 @@ def test_prepare_renders_lines_to_images(ondb, tmp_path):
       assert img.shape[0] == 32 and img.shape[1] > 2 and img.max() > 100  # ink drawn
 
 
-def test_prepare_fills_gaps_and_shortens_jumps(tmp_path):
+def test_prepare_fills_gaps_and_removes_long_jumps(tmp_path):
   # one form, no split lists: everything is train, and one form cannot give a valid split
   xml_dir, ascii_dir = tmp_path / "lineStrokes/k01/k01-001", tmp_path / "ascii/k01/k01-001"
   xml_dir.mkdir(parents=True)
@@ -226,13 +234,27 @@ def test_prepare_fills_gaps_and_shortens_jumps(tmp_path):
                              max_step=150)
   assert summary["splits"] == {"train": 2, "valid": 0} and summary["valid_carved"]
   assert not store.strokes_path(out, "valid").exists()
-  meta = store.read_meta(out)
-  r = store.load_ragged(store.strokes_path(out, "train"))
-  off = denormalize(r[0], np.array(meta["stroke_mean"]), np.array(meta["stroke_std"]))
-  # the 400 pen-down gap becomes 3 steps of 133.3; the 3000 pen-up jump is shortened to 1000
+  off = Prepared(out).raw_strokes("train")[0]
+  # the 400 pen-down gap becomes 3 steps of 133.3; the 3000 pen-up jump is removed (section 4)
   np.testing.assert_allclose(off, [[0, 0, 0], [0, -10, 0], [0, -400 / 3, 0], [0, -400 / 3, 0],
-                                   [0, -400 / 3, 1], [1000, 0, 0], [0, 10, 1]], atol=1e-3)
-  assert r.texts.tolist() == ["ab", "cd"]
+                                   [0, -400 / 3, 1], [0, 0, 0], [0, 10, 1]], atol=1e-3)
+  assert Prepared(out).raw_strokes("train").texts.tolist() == ["ab", "cd"]
+
+
+def test_prepare_testset_v_alone_has_no_statistics_of_its_own(ondb, tmp_path, capsys):
+  # Graves' validation list alone: no training split, so no statistics; the split is reachable
+  # by the list's name and reads in any model's units.
+  splits = write_lists(tmp_path / "splits", {"testset_v": LISTS["testset_v"]})
+  out = tmp_path / "v"
+  summary = iam_ondb.prepare(str(ondb), str(ondb), str(splits), str(out))
+  assert summary["splits"] == {"train": 0, "valid": 3} and summary["train_split"] is None
+  assert "no training split" in capsys.readouterr().out
+  data = Prepared(out)
+  assert "stroke_mean" not in data.meta and data.resolve("testset_v") == "valid"
+  with pytest.raises(DataError, match="no stroke statistics: it has no training split"):
+    data.strokes("testset_v")
+  got = data.strokes("testset_v", (np.zeros(2), np.full(2, 2.0)))
+  np.testing.assert_allclose(got[0][:, :2] * 2.0, raw_offsets(got.ids[0])[:, :2], atol=1e-3)
 
 
 def test_cli_prepare_exit_code_counts_what_was_lost(tmp_path, capsys):

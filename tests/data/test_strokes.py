@@ -76,11 +76,25 @@ def test_fill_gaps_matches_slow_reference(seed):
     assert (steps <= 400.0 + 1e-3).all()
 
 
-def test_clip_offsets_keeps_direction_and_eos():
-  strokes = [np.array([[0, 0], [3000, -4000]]), np.array([[3010, -4000]])]
+def test_long_steps_are_removed_not_shortened():
+  # Graves 2013 section 4: a pen-up jump of 1,500 units over max_offset 1,000 is removed (the
+  # next stroke starts where the last one ended); the 500-unit jump and all eos marks stay.
+  strokes = [np.array([[0, 0], [10, 0]]), np.array([[1210, -900], [1220, -900]]),
+             np.array([[1720, -900]])]
   off = S.points_to_offsets(strokes, max_offset=1000)
-  np.testing.assert_allclose(off, [[0, 0, 0], [600, 800, 1], [10, 0, 1]], atol=1e-4)
-  np.testing.assert_array_equal(S.points_to_offsets(strokes, max_offset=None)[1], [3000, 4000, 1])
+  np.testing.assert_allclose(off, [[0, 0, 0], [10, 0, 1], [0, 0, 0], [10, 0, 1], [500, 0, 1]])
+  np.testing.assert_array_equal(S.points_to_offsets(strokes, max_offset=None)[2], [1200, 900, 0])
+  # Exactly max_offset is kept.
+  np.testing.assert_array_equal(S.points_to_offsets(strokes, max_offset=500)[4], [500, 0, 1])
+
+
+def test_preprocess_fills_gaps_then_removes_jumps():
+  # One pen-down gap of 300 (filled at max_step 150 into two steps) and one pen-up jump of 2,000.
+  strokes = [np.array([[0, 0], [300, 0]]), np.array([[2300, 0], [2310, 0]])]
+  off = S.preprocess(strokes, max_step=150, max_offset=1000)
+  np.testing.assert_allclose(off, [[0, 0, 0], [150, 0, 0], [150, 0, 1], [0, 0, 0], [10, 0, 1]])
+  with pytest.raises(DataError, match="x.xml"):
+    S.preprocess([np.zeros((0, 2))], name="x.xml")
 
 
 def test_stats_by_hand_skip_the_start_row():

@@ -58,11 +58,17 @@ def test_metrics_are_per_sequence_and_per_point(prepared):
   task = SequenceTask(_tiny(prepared))
   batch = next(iter(task.eval_batches()))
   model = build_model(task.config, task.alphabet.size, nnx.Rngs(0))
-  loss, m = sequence_loss(model, {k: jnp.asarray(v) for k, v in batch.items()}, None)
+  batch = {k: jnp.asarray(v) for k, v in batch.items()}
   lines = float(batch["weight"].sum())
   points = float((batch["mask"][:, 1:] * batch["weight"][:, None]).sum())
+  loss, m = sequence_loss(model, batch, None, objective="point")
   assert float(m["nll"][1]) == lines and float(m["loss"][1]) == points
   np.testing.assert_allclose(float(m["nll"][0]) / points, float(loss), rtol=1e-5)
+  seq_loss, m = sequence_loss(model, batch, None)  # the paper's: nats per sequence
+  assert float(m["loss"][1]) == lines and float(m["nll_per_point"][1]) == points
+  np.testing.assert_allclose(float(m["nll"][0]) / lines, float(seq_loss), rtol=1e-5)
+  with pytest.raises(ValueError, match="objective"):
+    sequence_loss(model, batch, None, objective="token")
 
 
 def test_cli_train_write_evaluate_and_errors(prepared, tmp_path, capsys):
