@@ -221,9 +221,14 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                  help="what to train")
   p.add_argument("--data", required=True, help="a prepared data folder")
   p.add_argument("--workdir", required=True, help="checkpoints and metrics.jsonl go here")
-  p.add_argument("--preset", help="synthesis/prediction: graves (default), graves_1x900, small, "
-                                  "tiny; recognizer: iam (default), arabic, small, tiny "
-                                  "(online: graves, small, tiny)")
+  p.add_argument("--preset", help="synthesis/prediction: graves (default), graves_1x900, "
+                                  "medium, small, tiny; recognizer: iam (default), arabic, "
+                                  "small, tiny (online: graves, small, tiny)")
+  g = p.add_argument_group("several hosts (jax.distributed: one process per host, same command "
+                           "and a shared --workdir)")
+  g.add_argument("--coordinator", help="HOST:PORT of process 0, or auto (TPU pods, SLURM)")
+  g.add_argument("--num-processes", type=int, help="number of processes (hosts)")
+  g.add_argument("--process-id", type=int, help="this process's index, 0 .. N-1")
 
 
 def _model_type(overrides: Sequence[str]) -> str:
@@ -235,6 +240,9 @@ def _model_type(overrides: Sequence[str]) -> str:
 
 
 def _train(args: argparse.Namespace, overrides: Sequence[str]) -> None:
+  if args.coordinator:  # before anything else touches JAX
+    from handwriting.train import distributed
+    distributed.initialize(args.coordinator, args.num_processes, args.process_id)
   from handwriting.api.training import get_config, train_and_evaluate
   from handwriting.config import apply_overrides
   config = get_config(args.model, args.preset, kind=_model_type(overrides), data=args.data)

@@ -70,7 +70,8 @@ def checkpoint_dir(workdir: str | os.PathLike[str]) -> Path:
 
 
 def make_manager(workdir: str | os.PathLike[str], max_to_keep: int | None = None,
-                 save_interval_steps: int = 1, read_only: bool = False) -> ocp.CheckpointManager:
+                 save_interval_steps: int = 1, read_only: bool = False,
+                 name: str = "checkpoints") -> ocp.CheckpointManager:
   """The run's CheckpointManager (current Orbax API: options, item args at save time).
 
   `read_only` (for restoring only): creates, cleans and deletes nothing. Orbax's own read_only
@@ -81,7 +82,11 @@ def make_manager(workdir: str | os.PathLike[str], max_to_keep: int | None = None
     save_interval_steps=max(1, save_interval_steps),
     # Leftovers of a save that a kill interrupted are deleted (in the background); they never
     # count as checkpoints either way.
-    cleanup_tmp_directories=not read_only, create=not read_only)
+    cleanup_tmp_directories=not read_only, create=not read_only,
+    # Several processes (train/distributed.py) meet at barriers named after the step; two
+    # managers saving one step (the run's and the best model's) need their own names.
+    multiprocessing_options=ocp.options.MultiprocessingOptions(
+      barrier_sync_key_prefix=name))
   handlers = {"model": ocp.StandardCheckpointHandler(),
               "optimizer": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
   return ocp.CheckpointManager(checkpoint_dir(workdir), options=options, item_handlers=handlers)

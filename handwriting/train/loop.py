@@ -40,7 +40,7 @@ from tqdm import tqdm
 
 from handwriting.config import validate as validate_config
 from handwriting.train import checkpoint as ckpt
-from handwriting.train import sharding
+from handwriting.train import distributed, sharding
 from handwriting.train.metrics import (
   RESERVED,
   Averager,
@@ -55,6 +55,12 @@ from handwriting.train.task import Batch, Metrics, Task
 
 PyTree = Any
 LossFn = Callable[[nnx.Module, Batch, jax.Array], tuple[jax.Array, Metrics]]
+def _say(line: str) -> None:
+  """A progress line, from the primary process only (train/distributed.py)."""
+  if distributed.is_primary():
+    tqdm.write(line)
+
+
 # Independent PRNG streams folded into the root key of config.seed.
 STREAM_INIT, STREAM_TRAIN, STREAM_EVAL = 0, 1, 2
 
@@ -217,11 +223,11 @@ def _resume(manager: Any, state: TrainState, task: Task, config: ml_collections.
     return state
   step, meta, items, damaged = resumed
   if damaged:  # newer steps were damaged and set aside
-    tqdm.write(damaged)
+    _say(damaged)
   changed = [c for c in _config_changes(meta["config"], json.loads(config.to_json_best_effort()))
              if c != "num_steps"]
   note = f"; config changed since: {', '.join(changed)}" if changed else ""
-  tqdm.write(f"resuming {task.name} from {manager.directory}/{step} ({meta['data_position']})"
+  _say(f"resuming {task.name} from {manager.directory}/{step} ({meta['data_position']})"
              f"{note}")
   return TrainState(items["optimizer"]["step"], items["model"]["params"],
                     items["optimizer"]["opt_state"], items["model"]["rest"])
@@ -262,12 +268,13 @@ class _Run:
     t_log, n_log = time.perf_counter(), 0
     # disable=None: the bar shows only on a terminal. Elsewhere (a log file, CI, nohup) plain
     # lines at each log step take its place, so that a log still shows progress.
-    with tqdm(total=end, initial=int(state.step), desc=self.task.name, disable=None,
+    with tqdm(total=end, initial=int(state.step), desc=self.task.name,
+              disable=None if distributed.is_primary() else True,
               dynamic_ncols=True) as bar:
       first = int(state.step)
       if first < stop:  # jit compiles on the first call: minutes for a big model
         if bar.disable:
-          tqdm.write(f"{self.task.name} step {first + 1}: compiling the training step")
+          _say(f"{self.task.name} step {first + 1}: compiling the training step")
         else:
           bar.set_postfix_str("compiling the training step")
       for s in range(first, stop):
@@ -293,7 +300,7 @@ class _Run:
           self.log.write(step, "train", {**train_values, "steps_per_sec": steps_per_sec})
           bar.set_postfix(loss=f"{train_values['loss']:.4g}")
           if bar.disable:
-            tqdm.write(f"{self.task.name} step {step}/{end}: loss {train_values['loss']:.4g}, "
+            _say(f"{self.task.name} step {step}/{end}: loss {train_values['loss']:.4g}, "
                        f"{steps_per_sec:.3g} steps/s")
           t_log, n_log = now, 0
         t_pause = time.perf_counter()
@@ -308,7 +315,7 @@ class _Run:
     values = evaluate(self.eval_fn, state, self.task, self.mesh, self.eval_root)
     if values:
       self.log.write(step, "eval", values)
-      tqdm.write(f"step {step} eval: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
+      _say(f"step {step} eval: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
       self.keep_best(state, step, values)
     return values
 
@@ -340,10 +347,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
   run = _Run(config, task, mesh, *compile_steps(graphdef, eval_graphdef, tx, task.loss, mesh),
              train_root=sharding.replicate(jax.random.fold_in(root, STREAM_TRAIN), mesh),
              eval_root=sharding.replicate(jax.random.fold_in(root, STREAM_EVAL), mesh),
-             log=MetricsLog(os.path.join(workdir, "metrics.jsonl")),
+             log=MetricsLog(os.path.join(workdir, "metrics.jsonl"),
+                            enabled=distributed.is_primary()),
              manager=ckpt.make_manager(workdir, config.keep_checkpoints, config.checkpoint_every))
   if config.get("best_metric", ""):
-    run.best = ckpt.make_manager(Path(workdir) / "best", max_to_keep=1)
+    run.best = ckpt.make_manager(Path(workdir) / "best", max_to_keep=1, name="best")
     run.best_value = _best_so_far(run.best, config.best_metric)
   end = int(config.num_steps)
   try:
@@ -383,7 +391,7 @@ def _warm_start(state: TrainState, task: Task, source: str, tx: optax.GradientTr
           f"--config.init_from={source}: its {', '.join(differ)} differ from this data's; start "
           "from a model trained on data prepared the same way")
   params = nnx.to_pure_dict(nnx.state(model, nnx.Param))
-  tqdm.write(f"starting from the parameters of {source} (step {meta['step']})")
+  _say(f"starting from the parameters of {source} (step {meta['step']})")
   state = TrainState(state.step, params, tx.init(params), state.rest)
   return sharding.replicate(state, mesh)
 
@@ -399,7 +407,7 @@ def _best_so_far(manager: Any, metric: str) -> float:
   except ckpt.DamagedCheckpointError as e:
     # Only a copy for inference: forgetting it costs nothing the next evaluation won't replace.
     moved = ckpt.set_aside(manager, [step])
-    tqdm.write(f"{e}; moved to {moved[0]}: the next evaluation keeps a new best model")
+    _say(f"{e}; moved to {moved[0]}: the next evaluation keeps a new best model")
     return math.inf
 
 

@@ -69,10 +69,13 @@ def host_values(sums: Mapping[str, SumCount]) -> dict[str, float]:
 class MetricsLog:
   """Appends entries to `path` (flushed per line, so a killed run keeps what it logged)."""
 
-  def __init__(self, path: str | os.PathLike[str]):
+  def __init__(self, path: str | os.PathLike[str], enabled: bool = True):
     self.path = os.fspath(path)
+    self.enabled = enabled  # False on the non-primary processes of a multi-host run
 
   def write(self, step: int, split: str, values: Mapping[str, float]) -> None:
+    if not self.enabled:
+      return
     entry = {"step": int(step), "split": split, "time": time.time()}
     entry.update({k: float(v) for k, v in values.items()})
     with open(self.path, "a", encoding="utf-8") as f:
@@ -80,7 +83,7 @@ class MetricsLog:
 
   def truncate_after(self, step: int) -> None:
     """Drops entries past `step` (and a torn last line), so a resumed run logs no step twice."""
-    if not os.path.exists(self.path):
+    if not self.enabled or not os.path.exists(self.path):
       return
     kept = [e for e in read_metrics(self.path) if e["step"] <= step]
     tmp = self.path + ".tmp"
