@@ -105,7 +105,7 @@ def evaluate_reader(model: str | Reader | None = None, *, data: str | None = Non
                           int(r["skipped"]), float(r["cer"]), float(r["wer"]), int(r["chars"]),
                           int(r["char_edits"]), how,
                           reader.norm if reader.kind == "images" else None, rows,
-                          notes=reader.notes)
+                          notes=[*reader.notes, *([r["units"]] if r.get("units") else [])])
 
 
 def evaluate_legibility(synthesis: str | None = None, reader: str | None = None, *,

@@ -135,17 +135,22 @@ def evaluate(workdir: str | os.PathLike[str], data: str, split: str, decoder: De
   prepared = Prepared(splits.folder)
   # The whole split is scored: lines with unknown characters are kept, those count as errors.
   rules = LineRules.of(spec.config, on_unknown="score")
-  pipeline = input_pipeline(spec.config, prepared, splits, rules)
-  if prepared.alphabet.chars != spec.alphabet.chars:
-    raise CheckpointError(f"the alphabet of {data} differs from the one {workdir} was trained "
-                          "with: evaluate on data prepared the same way")
+  # In the reader's own units and alphabet, whatever folder the lines come from: strokes
+  # normalised with its statistics, characters it cannot write counted as errors.
+  pipeline = input_pipeline(spec.config, prepared, splits, rules, alphabet=spec.alphabet,
+                            stats=spec.stats)
   refs = pipeline.eval["texts"]
   if not refs:
     raise DataError(data, f"split {split!r} has no usable lines")
   hyps = transcribe(model, spec, pipeline.eval["inputs"], decoder)
   c, w = char_errors(refs, hyps), word_errors(refs, hyps)
+  units = None
+  if spec.stats is not None:
+    mean, std = (", ".join(f"{v:.3f}" for v in a) for a in spec.stats)
+    units = (f"strokes normalised with the reader's own statistics (mean {mean}, std {std}); "
+             f"texts scored against its alphabet of {len(spec.alphabet.chars)} characters")
   return {"cer": c.rate, "wer": w.rate, "lines": len(refs), "skipped": len(pipeline.report),
-          "step": meta["step"],
+          "step": meta["step"], "units": units,
           "char_edits": c.edits, "chars": c.ref_len, "examples": list(zip(refs, hyps))[:5]}
 
 

@@ -31,7 +31,7 @@ from handwriting.data.pipeline import (
   Splits,
   build_pipeline,
 )
-from handwriting.data.prepared import Prepared
+from handwriting.data.prepared import Prepared, Stats
 from handwriting.data.report import DataError, SkipReport
 from handwriting.recognition.model import frames_for_width, width_reduction
 
@@ -87,10 +87,11 @@ class LineRules:
 
 
 def load_lines(data: Prepared, split: str, alphabet: Alphabet, rules: LineRules,
-               report: SkipReport) -> Items:
+               report: SkipReport, stats: Stats | None = None) -> Items:
   """Inputs (images as stored [W, H], or strokes [T, 3]), labels and texts of a split; lines
   with unknown characters or too few output frames for their labels are skipped and counted."""
-  ragged = data.images(split) if rules.kind == "images" else data.strokes(split)
+  # Strokes are normalised with `stats`, the reader's own (None: the folder's).
+  ragged = data.images(split) if rules.kind == "images" else data.strokes(split, stats)
   out: Items = {"inputs": [], SIZES: [], "labels": [], "texts": [], "ids": []}
   for i in range(len(ragged)):
     name = f"{data.folder}/{split}/{ragged.ids[i]}"
@@ -124,7 +125,8 @@ def _collate(rows: Items, weight: np.ndarray, **options: Any) -> HostBatch:
 
 
 def input_pipeline(config: ml_collections.ConfigDict, data: Prepared, splits: Splits,
-                   rules: LineRules | None = None) -> SplitPipeline:
+                   rules: LineRules | None = None, *, alphabet: Alphabet | None = None,
+                   stats: Stats | None = None) -> SplitPipeline:
   """The batches of `splits` for the reader `config` describes; `config` is only read (line
   rules, padding, batch size, seed). The lines are encoded with the folder's own alphabet."""
   rules = rules or LineRules.of(config)
@@ -135,17 +137,18 @@ def input_pipeline(config: ml_collections.ConfigDict, data: Prepared, splits: Sp
 
   augment = None
   if rules.kind == "strokes" and config.get("augment", False):
-    augment = _stroke_augment(data, config.seed)
+    augment = _stroke_augment(stats or data.stroke_stats, config.seed)
   return build_pipeline(
-    splits, lambda split, report: load_lines(data, split, data.alphabet, rules, report),
+    splits, lambda split, report: load_lines(data, split, alphabet or data.alphabet, rules,
+                                             report, stats),
     collate_for, batch_size=config.batch_size, seed=config.seed, augment=augment)
 
 
-def _stroke_augment(data: Prepared, seed: int):
+def _stroke_augment(stats: Stats, seed: int):
   """Training lines distorted (data/stroke_augment.py), the draws fixed by (seed, step) so a
   resumed run sees the batches it would have seen."""
   from handwriting.data.stroke_augment import distort
-  mean, std = data.stroke_stats
+  mean, std = stats
 
   def augment(rows: Items, step: int) -> Items:
     rng = np.random.default_rng([seed, step, 0xA06])

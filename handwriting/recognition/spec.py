@@ -40,6 +40,11 @@ class RecognizerSpec:
   def init_model(self, rngs: nnx.Rngs) -> nnx.Module:
     return build_model(self.config, self.alphabet.size, rngs=rngs)
 
+  @property
+  def stats(self) -> tuple[np.ndarray, np.ndarray] | None:
+    """(mean, std) the strokes of an online reader are normalised with; None for images."""
+    return None if self.stroke_mean is None else (self.stroke_mean, self.stroke_std)
+
   def checkpoint_meta(self) -> dict[str, Any]:
     meta: dict[str, Any] = {"alphabet": self.alphabet.chars, "input_kind": self.input_kind}
     if self.input_kind == "images":

@@ -25,11 +25,12 @@ class RecognitionTask(TrainingTask):
     splits = Splits.of(config)
     data = Prepared(splits.folder)
     mean = std = None
-    if config.model_type == "online":
-      mean, std = data.stroke_stats
+    if config.model_type == "online":  # the statistics of its own training split
+      mean, std = data.split_stats(splits.train) if splits.train else data.stroke_stats
     spec = RecognizerSpec(config, data.alphabet, mean, std,
                           image_norm=data.meta.get("image_norm", "legacy"))
-    super().__init__(spec, input_pipeline(config, data, splits), recognition_loss)
+    super().__init__(spec, input_pipeline(config, data, splits, alphabet=spec.alphabet,
+                                          stats=spec.stats), recognition_loss)
 
   @property
   def image_norm(self) -> str:
@@ -38,4 +39,5 @@ class RecognitionTask(TrainingTask):
   def load(self, data: Prepared, split: str) -> Items:
     """The kept lines of `split` under the task's alphabet and config as they are now; skipped
     lines go to the task's report."""
-    return load_lines(data, split, self.alphabet, LineRules.of(self.config), self.report)
+    return load_lines(data, split, self.alphabet, LineRules.of(self.config), self.report,
+                      self.spec.stats)
