@@ -9,6 +9,7 @@ import sys
 
 import jax
 import numpy as np
+import pytest
 
 from handwriting import cli
 from handwriting.data import synthetic
@@ -58,6 +59,7 @@ def _params(workdir):
   return meta["step"], [np.asarray(x) for x in jax.tree.leaves(nnx.state(model, nnx.Param))]
 
 
+@pytest.mark.slow  # two training processes, twice: a minute of both cores (run with -m slow)
 def test_two_processes_train_like_one_with_the_whole_batch(tmp_path):
   data = tmp_path / "data"
   synthetic.prepare(str(data), lines=24, seed=0, valid_fraction=0.2, test_fraction=0.1)
