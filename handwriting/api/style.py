@@ -96,11 +96,11 @@ class Style:
     prepared = Prepared(folder)
     if split not in prepared.splits:
       split = prepared.splits[-1]
-    lines = prepared.strokes(split)
+    lines = prepared.raw_strokes(split)
     if not 0 <= index < len(lines):
       raise DataError(folder, f"style index {index} out of range: split {split!r} has "
                               f"{len(lines)} lines")
-    raw = prepared.denormalized(lines[index])
+    raw = np.asarray(lines[index])
     return cls(_check_points(offsets_to_points(raw), f"{folder}:{split}:{index}"),
                str(lines.texts[index]), False)
 

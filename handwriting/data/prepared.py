@@ -158,4 +158,6 @@ def _affine(x_Tx3: np.ndarray, sub: np.ndarray | float, div: np.ndarray | float,
 
 def _mapped(r: store.Ragged, fn) -> store.Ragged:
   """`r` with `fn` applied to its flat data (all lines at once; offsets, texts and ids shared)."""
+  if r.data.ndim != 2:  # an empty set (stored as a 1-D empty array): nothing to map
+    return r
   return store.Ragged(fn(r.data), r.offsets, r.texts, r.ids, r.extra)

@@ -48,8 +48,8 @@ def _render_one(job: _Job) -> tuple[str, np.ndarray | None, str]:
 
 def _jobs(data: Prepared, split: str, copies: int, seed: int, height: int, prefix: str
           ) -> tuple[list[_Job], list[str]]:
-  ragged = data.strokes(split)
-  strokes = [offsets_to_strokes(data.denormalized(ragged[i])) for i in range(len(ragged))]
+  ragged = data.raw_strokes(split)
+  strokes = [offsets_to_strokes(ragged[i]) for i in range(len(ragged))]
   texts, jobs = [str(t) for t in ragged.texts], []
   n = len(strokes)
   for c in range(copies):

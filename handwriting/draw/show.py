@@ -16,14 +16,14 @@ def show(folder: str | os.PathLike[str], split: str, index: int,
   from handwriting.draw.plots import plot_strokes_and_image
 
   data = Prepared(folder)
-  strokes = data.strokes(split) if data.has_strokes(split) else None
+  strokes = data.raw_strokes(split) if data.has_strokes(split) else None
   images = data.images(split) if data.has_images(split) else None
   n = len(strokes) if strokes is not None else len(images) if images is not None else 0
   if not 0 <= index < n:
     raise DataError(data.folder, f"index {index} out of range: split {split!r} has {n} lines")
   ref = strokes if strokes is not None else images
   text = str(ref.texts[index])
-  offsets = data.denormalized(strokes[index]) if strokes is not None else None
+  offsets = strokes[index] if strokes is not None else None
   if images is not None:
     image = data.image(split, index)
   else:

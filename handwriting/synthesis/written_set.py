@@ -56,12 +56,12 @@ def select_texts(texts: Sequence[tuple[str, str]], alphabet: set[str], excluded:
 
 def _styles(folder: Prepared, alphabet: set[str]) -> list[tuple[np.ndarray, str]]:
   split = folder.meta.get("train_split") or "train"
-  lines = folder.strokes(split)
+  lines = folder.raw_strokes(split)
   out = []
   for i in range(len(lines)):
     text = str(lines.texts[i])
     if len(lines[i]) <= MAX_STYLE_POINTS and not set(text) - alphabet - {" "}:
-      out.append((folder.denormalized(lines[i]), text))
+      out.append((np.asarray(lines[i]), text))
   if not out:
     raise DataError(folder.folder, f"no style line of at most {MAX_STYLE_POINTS} points")
   return out
