@@ -81,7 +81,9 @@ def test_graves_rmsprop_steps_are_normalised_on_the_per_sequence_objective(measu
   # leads, the regime the paper's constants are set for) and -100 lr e when |e| << 0.05 (eps
   # leads: plain SGD with a tiny rate).
   tx = graves_rmsprop()
-  for objective, lead_fraction, step_over_lr in (("sequence", 0.5, 1.0), ("point", 0.05, 0.1)):
+  # Measured on 32 real IAM-OnDB lines (experiments/objective_scale.py): 43 % and 0.0 % of the
+  # weights in the variance-led regime, median steps 2.7 lr and 0.006 lr.
+  for objective, lead_fraction, step_over_lr in (("sequence", 0.3, 1.0), ("point", 0.01, 0.1)):
     grads = measured[objective][1]
     updates, state = tx.update(grads, tx.init(measured["params"]))
     var = np.concatenate([np.ravel(n - g * g) for n, g in zip(jax.tree.leaves(state.n),
