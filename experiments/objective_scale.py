@@ -64,11 +64,11 @@ def main(argv: list[str] | None = None) -> None:
     # derivatives of the per-point mean otherwise.
     per = 1.0 if objective == "sequence" else points
 
-    def loss_y(y):
+    def loss_y(y, per=per):
       return jnp.sum(mdn.sequence_nll(y, batch["ink"][:, 1:], batch["mask"][:, 1:])) / per
     cot = np.abs(np.asarray(jax.jit(jax.grad(loss_y))(y)))
-    grads = jax.jit(jax.grad(lambda p: sequence_loss(nnx.merge(graphdef, p, rest), batch, None,
-                                                     objective)[0]))(params)
+    grads = jax.jit(jax.grad(lambda p, objective=objective: sequence_loss(
+      nnx.merge(graphdef, p, rest), batch, None, objective)[0]))(params)
     tx = graves_rmsprop()
     updates, state = tx.update(grads, tx.init(params))
     var = np.concatenate([np.ravel(n - g * g) for n, g in zip(jax.tree.leaves(state.n),

@@ -29,13 +29,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tesseract_dev import check_out_dir, find_tesseract, read_line, score, tesseract_version  # noqa: E402
+from tesseract_dev import check_out_dir, find_tesseract, read_line, score, tesseract_version
 
-from handwriting import Writer  # noqa: E402
-from handwriting.api.page import Line, Page  # noqa: E402
-from handwriting.api.style import offsets_to_points  # noqa: E402
-from handwriting.data.prepared import Prepared  # noqa: E402
-from handwriting.recognition.metrics import ErrorCounts  # noqa: E402
+from handwriting import Writer
+from handwriting.api.page import Line, Page
+from handwriting.api.style import offsets_to_points
+from handwriting.data.prepared import Prepared
+from handwriting.recognition.metrics import ErrorCounts
 
 ROW_PX = 80  # line height of both drawings
 

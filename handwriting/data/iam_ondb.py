@@ -38,7 +38,6 @@ from handwriting.data.strokes import (
   DEFAULT_MAX_OFFSET,
   DEFAULT_MAX_STEP,
   compute_stats,
-  normalize,
   offsets_to_strokes,
   preprocess,
   validate_strokes,

@@ -19,7 +19,7 @@ import numpy as np
 from handwriting.data import store
 from handwriting.data.alphabet import Alphabet
 from handwriting.data.report import DataError
-from handwriting.data.strokes import compute_stats
+from handwriting.data.strokes import compute_stats, denormalize, normalize
 
 Stats = tuple[np.ndarray, np.ndarray]  # (mean [2], std [2]) of (dx, dy) in the data's units
 
@@ -65,7 +65,7 @@ class Prepared:
     split = self.resolve(split)
     if split == self.meta.get("train_split", "train") and "stroke_mean" in self.meta:
       return self.stroke_stats
-    return compute_stats([r for r in _items(self.raw_strokes(split))])
+    return compute_stats(_items(self.raw_strokes(split)))
 
   def resolve(self, split: str) -> str:
     """The split's name in this folder: a split or the one split list that makes it up (with
@@ -109,7 +109,7 @@ class Prepared:
     key = (split, "raw")
     if key not in self._normalised:
       mean, std = self.stroke_stats
-      self._normalised[key] = _mapped(stored, lambda x: _affine(x, 0.0, 1.0, std, mean))
+      self._normalised[key] = _mapped(stored, lambda x: denormalize(x, mean, std))
     return self._normalised[key]
 
   def strokes(self, split: str, stats: Stats | None = None) -> store.Ragged:
@@ -121,8 +121,7 @@ class Prepared:
     mean, std = (np.asarray(a, np.float32) for a in (stats or self.stroke_stats))
     key = (split, tuple(mean.tolist()), tuple(std.tolist()))
     if key not in self._normalised:
-      self._normalised[key] = _mapped(self.raw_strokes(split),
-                                      lambda x: _affine(x, mean, std, 1.0, 0.0))
+      self._normalised[key] = _mapped(self.raw_strokes(split), lambda x: normalize(x, mean, std))
     return self._normalised[key]
 
   def images(self, split: str) -> store.Ragged:
@@ -137,23 +136,12 @@ class Prepared:
     return np.ascontiguousarray(self.images(split)[i].T)
 
   def denormalized(self, offsets: np.ndarray) -> np.ndarray:
-    """Offsets back in the data's own units (eos untouched)."""
-    mean, std = self.stroke_stats
-    out = np.array(offsets, np.float32, copy=True)
-    out[:, :2] = out[:, :2] * std + mean
-    return out
+    """Offsets normalised with the folder's own statistics back in the data's units."""
+    return denormalize(offsets, *self.stroke_stats)
 
 
 def _items(r: store.Ragged) -> list[np.ndarray]:
   return [r[i] for i in range(len(r))]
-
-
-def _affine(x_Tx3: np.ndarray, sub: np.ndarray | float, div: np.ndarray | float,
-            mul: np.ndarray | float, add: np.ndarray | float) -> np.ndarray:
-  """(dx, dy) -> ((dx, dy) - sub) / div * mul + add, eos untouched, over all rows at once."""
-  out = np.array(x_Tx3, np.float32, copy=True)
-  out[:, :2] = ((out[:, :2] - sub) / div) * mul + add
-  return out
 
 
 def _mapped(r: store.Ragged, fn) -> store.Ragged:

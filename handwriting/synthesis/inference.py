@@ -9,8 +9,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import textwrap
-from typing import Any
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -167,7 +167,7 @@ def evaluate(workdir: str | os.PathLike[str], data: str, split: str,
   meta, spec = read_spec(workdir, model_type)
   splits = Splits(data, eval=split)  # every line of the split; no training split
   prepared = Prepared(splits.folder)
-  rules = LineRules(spec.config.max_points, "drop", spec.config.model_type == "synthesis")
+  rules = LineRules.of(spec.config, on_unknown="drop")
   pipeline = input_pipeline(spec.config, prepared, splits, rules, alphabet=spec.alphabet,
                             stats=(spec.stroke_mean, spec.stroke_std))
   model, _ = restore_model(workdir, spec)

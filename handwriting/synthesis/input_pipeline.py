@@ -42,8 +42,10 @@ class LineRules:
   needs_text: bool  # synthesis reads the text: a line with none left is skipped
 
   @classmethod
-  def of(cls, config: ml_collections.ConfigDict) -> LineRules:
-    return cls(config.max_points, config.on_unknown, config.model_type == "synthesis")
+  def of(cls, config: ml_collections.ConfigDict, on_unknown: str | None = None) -> LineRules:
+    """The rules of `config`; `on_unknown` overrides config.on_unknown."""
+    return cls(config.max_points, on_unknown or config.on_unknown,
+               config.model_type == "synthesis")
 
 
 def load_lines(data: Prepared, split: str, alphabet: Alphabet, rules: LineRules,

@@ -7,13 +7,13 @@ import functools
 
 import ml_collections
 
+from handwriting.config import ConfigError
 from handwriting.data.pipeline import Splits
 from handwriting.data.prepared import Prepared
 from handwriting.synthesis.input_pipeline import input_pipeline
-from handwriting.config import ConfigError
-from handwriting.train.checkpoint import read_checkpoint_meta
 from handwriting.synthesis.loss import OBJECTIVES, sequence_loss
 from handwriting.synthesis.spec import ModelSpec, build_model
+from handwriting.train.checkpoint import read_checkpoint_meta
 from handwriting.train.task import TrainingTask
 
 __all__ = ["ModelSpec", "SequenceTask", "build_model", "sequence_loss"]

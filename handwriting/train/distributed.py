@@ -30,8 +30,7 @@ def initialize(coordinator: str, num_processes: int | None = None,
   global _initialized
   if _initialized:
     return
-  if jax.config.jax_platforms in (None, "", "cpu") or "cpu" in str(jax.config.jax_platforms):
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU collectives only
   if coordinator == "auto":
     jax.distributed.initialize()
   else:

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from handwriting.data import iam_ondb, store
-from handwriting.data.report import DataError, SkipReport
 from handwriting.data.prepared import Prepared
+from handwriting.data.report import DataError, SkipReport
 from handwriting.data.strokes import compute_stats, denormalize, points_to_offsets
 from tests.data.fixtures_ondb import (
   FakeForm,

@@ -1,7 +1,6 @@
 """experiments/tesseract_dev.py with a stand-in `tesseract` (a shell script), so the test needs
 neither tesseract nor any real scan: manifest in, scored lines and hypotheses.tsv out."""
 
-import stat
 import sys
 from pathlib import Path
 
@@ -10,6 +9,8 @@ import pytest
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 sys.path.insert(0, str(EXPERIMENTS))
 import tesseract_dev  # experiments/ is not a package: imported from its folder
+
+from tests.experiments import fake_tesseract
 
 # Prints a fixed reading per image name, fails on "bad.png"; answers --version like tesseract.
 FAKE = """#!/bin/sh
@@ -24,10 +25,7 @@ esac
 
 @pytest.fixture
 def scans(tmp_path):
-  exe = tmp_path / "bin" / "tesseract"
-  exe.parent.mkdir()
-  exe.write_text(FAKE)
-  exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
+  exe = fake_tesseract.install(tmp_path, FAKE)
   scans = tmp_path / "scans"
   scans.mkdir()
   for name in ("good.png", "close.png", "bad.png"):

@@ -2,7 +2,7 @@
 same texts are drawn, read and scored, and the ratio is CER(written) / CER(real)."""
 
 import json
-import stat
+import os
 import sys
 from pathlib import Path
 
@@ -15,6 +15,7 @@ import tesseract_legibility  # experiments/ is not a package: imported from its 
 from handwriting.data import synthetic
 from handwriting.data.text import comparison_form
 from handwriting.recognition.metrics import char_errors
+from tests.experiments import fake_tesseract
 
 # Reads every drawing of real strokes as "the cat" and every written one as "a cat".
 FAKE = """#!/bin/sh
@@ -27,11 +28,8 @@ esac
 
 
 def test_ratio_of_written_to_real_cer(tmp_path, monkeypatch, capsys):
-  exe = tmp_path / "bin" / "tesseract"
-  exe.parent.mkdir()
-  exe.write_text(FAKE)
-  exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
-  monkeypatch.setenv("PATH", f"{exe.parent}:{__import__('os').environ['PATH']}")
+  exe = fake_tesseract.install(tmp_path, FAKE)
+  monkeypatch.setenv("PATH", f"{exe.parent}:{os.environ['PATH']}")
   data = tmp_path / "data"
   synthetic.prepare(str(data), lines=20, seed=0, valid_fraction=0.3, test_fraction=0.1)
   out = tmp_path / "out"

@@ -41,7 +41,8 @@ def measured():
   out = {"batch": batch, "params": params}
   for objective in ("sequence", "point"):
     out[objective] = (_output_cotangent(y, batch, objective), jax.jit(jax.grad(
-      lambda p: sequence_loss(nnx.merge(graphdef, p, rest), batch, None, objective)[0]))(params))
+      lambda p, objective=objective: sequence_loss(nnx.merge(graphdef, p, rest), batch, None,
+                                                   objective)[0]))(params))
   return out
 
 
