@@ -43,7 +43,7 @@ def is_absolute(value: str) -> bool:
 
 def neutral(path: str) -> str:
   """The folder's name, with the folders above it while the name alone is anonymous
-  ("/work/runs/a/best" -> "a/best", "/work/prepared/iam-ondb/" -> "iam-ondb")."""
+  ("/path/to/runs/a/best" -> "a/best", "/path/to/prepared/iam-ondb/" -> "iam-ondb")."""
   parts = (PureWindowsPath if "\\" in path else PurePosixPath)(path).parts[1:]
   keep = 1
   while keep < len(parts) and (parts[-keep] in ANONYMOUS or parts[-keep].isdigit()):
