@@ -31,6 +31,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from handwriting.nn.clip import clip_gradient
+from handwriting.nn.lstm_sweep import sweep
 
 Array = jax.Array
 Carry = tuple[Array, Array]  # (h_BxH, c_BxH)
@@ -161,33 +162,33 @@ class LSTMCell(nnx.Module):
 
 def lstm_scan(cell: LSTMCell, xproj_BxTx4H: Array, mask_BxT: Array | None = None,
               carry: Carry | None = None, reverse: bool = False) -> tuple[Array, Carry]:
-  """Runs `cell.step` over time with `jax.lax.scan`; returns (h_BxTxH, final carry).
+  """Runs `cell.step` over time; returns (h_BxTxH, final carry).
 
   `mask_BxT` (bool or 0/1) marks valid steps. At a masked step the carry is left unchanged and
   the output is zero, so a right-padded sequence gives the same outputs and final carry as the
-  same sequence alone. With `reverse=True` the scan runs from T-1 down to 0: the padded tail
+  same sequence alone. With `reverse=True` the loop runs from T-1 down to 0: the padded tail
   leaves the initial carry untouched, so each sequence's backward pass starts at its own last
   valid step, as a bidirectional reader needs.
+
+  The loop is `nn/lstm_sweep.sweep`: the same forward as a `lax.scan` of `cell.step`, with a
+  hand-written backward sweep whose weight gradients are single matmuls over all steps.
   """
-  B = xproj_BxTx4H.shape[0]
-  if carry is None:
-    carry = cell.initial_carry(B)
+  B, T = xproj_BxTx4H.shape[:2]
+  h0, c0 = carry if carry is not None else cell.initial_carry(B)
+  dtype = xproj_BxTx4H.dtype
   xproj_TxBx4H = jnp.swapaxes(xproj_BxTx4H, 0, 1)
-
   if mask_BxT is None:
-    def body(carry: Carry, xproj_Bx4H: Array) -> tuple[Carry, Array]:
-      return cell.step(carry, xproj_Bx4H)
-    final, h_TxBxH = jax.lax.scan(body, carry, xproj_TxBx4H, reverse=reverse)
+    valid_TxBx1 = jnp.ones((T, B, 1), dtype)
   else:
-    valid_TxBx1 = jnp.swapaxes(jnp.asarray(mask_BxT).astype(bool), 0, 1)[..., None]
-
-    def body(carry: Carry, inputs: tuple[Array, Array]) -> tuple[Carry, Array]:
-      xproj_Bx4H, valid_Bx1 = inputs
-      new, h_BxH = cell.step(carry, xproj_Bx4H)
-      new = tuple(jnp.where(valid_Bx1, n, o).astype(o.dtype) for n, o in zip(new, carry))
-      return new, jnp.where(valid_Bx1, h_BxH, 0.0)
-    final, h_TxBxH = jax.lax.scan(body, carry, (xproj_TxBx4H, valid_TxBx1), reverse=reverse)
-  return jnp.swapaxes(h_TxBxH, 0, 1), final
+    valid_TxBx1 = jnp.swapaxes(jnp.asarray(mask_BxT).astype(dtype), 0, 1)[..., None]
+  if reverse:
+    xproj_TxBx4H, valid_TxBx1 = xproj_TxBx4H[::-1], valid_TxBx1[::-1]
+  w_c = cell.w_c[...] if cell.w_c is not None else None
+  h_TxBxH, h_T, c_T = sweep(cell.clip, cell.w_h[...], w_c, xproj_TxBx4H, valid_TxBx1,
+                            h0.astype(dtype), c0.astype(dtype))
+  if reverse:
+    h_TxBxH = h_TxBxH[::-1]
+  return jnp.swapaxes(h_TxBxH, 0, 1), (h_T, c_T)
 
 
 class LSTM(nnx.Module):
