@@ -3,10 +3,11 @@
   python experiments/bench_train_step.py            # small preset, batch 8 of 64 x 1024 lines
   python experiments/bench_train_step.py --quick    # batch 2 of 64 x 256 (a smoke run)
 
-The model is the `small` MDLSTM preset of the shipped reader (recognition/configs.py) and the
-step is the shared loop's own jitted `train_step` (train/loop.py `compile_steps`: forward, CTC,
-backward, gradient-norm clip, Adam update), fed random line images of one width with random
-labels of the length of a real line (~60 characters). Breakdown, each jitted on its own:
+The model is the `small` MDLSTM preset of the shipped reader (recognition/configs.py; `--preset`
+for another) and the step is the shared loop's own jitted `train_step` (train/loop.py
+`compile_steps`: forward, CTC, backward, gradient-norm clip, Adam update), fed random line
+images of one width with random labels of the length of a real line (~60 characters).
+Breakdown, each jitted on its own:
   forward     the loss (MDLSTM levels, collapse, CTC)
   fwd+bwd     jax.value_and_grad of the loss w.r.t. the parameters
   no update   the loop's step with `optax.identity()` as the optimizer (gradient norm, metrics)
@@ -62,10 +63,12 @@ def main() -> None:
   parser.add_argument("--repeats", type=int, default=5, help="timed steps per measurement")
   parser.add_argument("--width", type=int, default=0, help="image width (default 1024)")
   parser.add_argument("--no-breakdown", action="store_true", help="time the whole step only")
+  parser.add_argument("--preset", default="small", choices=["small", "medium", "iam", "tiny"],
+                      help="MDLSTM preset (recognition/configs.py)")
   parser.add_argument("--best", action="store_true",
                       help="report the fastest of the timed calls instead of the median")
   args = parser.parse_args()
-  config = get_config("small", "mdlstm")
+  config = get_config(args.preset, "mdlstm")
   B = 2 if args.quick else int(config.batch_size)
   H, W = int(config.image_height), args.width or (256 if args.quick else 1024)
   L = 20 if args.quick else 60
@@ -77,7 +80,8 @@ def main() -> None:
   batch = sharding.shard_batch(random_batch(spec, B, H, W, L, seed=0), mesh)
   key = jax.random.key(0)
   print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), "
-        f"{jax.device_count()} device(s); batch {B} x {H} x {W}, labels {L}")
+        f"{jax.device_count()} device(s); preset {args.preset}, batch {B} x {H} x {W}, "
+        f"labels {L}")
 
   holder = {"state": state}
 

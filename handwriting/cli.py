@@ -222,7 +222,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
   p.add_argument("--data", required=True, help="a prepared data folder")
   p.add_argument("--workdir", required=True, help="checkpoints and metrics.jsonl go here")
   p.add_argument("--preset", help="synthesis/prediction: graves (default), graves_1x900, "
-                                  "medium, small, tiny; recognizer: iam (default), arabic, "
+                                  "medium, small, tiny; recognizer: iam (default), arabic, medium, "
                                   "small, tiny (online: graves, small, tiny)")
   g = p.add_argument_group("several hosts (jax.distributed: one process per host, same command "
                            "and a shared --workdir)")

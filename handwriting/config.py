@@ -39,6 +39,7 @@ _RULES: tuple[tuple[str, Callable[[float], bool], tuple[str, ...]], ...] = (
   ("at least 1", lambda v: v >= 1, ("pad_growth",)),
   ("in [0, 1)", lambda v: 0 <= v < 1, ("optimizer.momentum", "optimizer.decay")),
   ("in [0, 1]", lambda v: 0 <= v <= 1, ("optimizer.final_lr_fraction",)),
+  ("in [0, 1)", lambda v: 0 <= v < 1, ("model.dropout",)),
 )
 _MISSING = object()
 

@@ -144,7 +144,8 @@ class MDLSTMRecognizer(nnx.Module):
     cfg: the model fields of `configs.get_config(...).model` with model_type "mdlstm":
       hidden_sizes (C per level), input_block, hidden_blocks, subsample_sizes, combine,
       peephole, forget_bias, lstm_clip (gate pre-activation derivative clip, 0 = off),
-      output_clip (derivative clip on the logits, 0 = off).
+      output_clip (derivative clip on the logits, 0 = off), dropout (rate on the inputs of
+      levels 2..L and of the output layer, in training only; 0 or absent = none).
     num_classes: K, the alphabet size including the blank.
   """
 
@@ -169,6 +170,10 @@ class MDLSTMRecognizer(nnx.Module):
     self.levels = nnx.List(levels)
     self.subsample = nnx.List(projections)
     self.output = nnx.Linear(levels[-1].out_features, num_classes, rngs=rngs)
+    # Between the levels, as PyLaia's readers place it. Absent at rate 0, so the checkpoints of
+    # models trained without it keep their structure.
+    rate = float(cfg.get("dropout", 0.0))
+    self.dropout = nnx.Dropout(rate, rngs=rngs) if rate > 0 else None
 
   def reduction(self) -> tuple[int, int]:
     """(h_factor, w_factor): the products of the input and hidden block sizes."""
@@ -193,9 +198,14 @@ class MDLSTMRecognizer(nnx.Module):
         break
       x_BxHxWxD, valid_BxHxW = gather_blocks(y_BxHxWxF, valid_BxHxW, self.hidden_blocks[n])
       x_BxHxWxD = jnp.tanh(self.subsample[n](x_BxHxWxD))
+      if self.dropout is not None:
+        x_BxHxWxD = self.dropout(x_BxHxWxD)
     # Collapse (RNNLIB: the output layer sums over the vertical dimension); see the module doc.
     frame_mask_BxT = valid_BxHxW.any(axis=1)
-    logits_BxTxK = self.output(y_BxHxWxF.sum(axis=1))
+    collapsed_BxTxF = y_BxHxWxF.sum(axis=1)
+    if self.dropout is not None:
+      collapsed_BxTxF = self.dropout(collapsed_BxTxF)
+    logits_BxTxK = self.output(collapsed_BxTxF)
     return clip_gradient(logits_BxTxK, self.output_clip), frame_mask_BxT
 
 
