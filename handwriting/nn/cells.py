@@ -143,21 +143,29 @@ class LSTMCell(nnx.Module):
   def step(self, carry: Carry, xproj_Bx4H: Array) -> tuple[Carry, Array]:
     """One time step of eqs 7-11 given the projected input; returns ((h_t, c_t), h_t)."""
     h_BxH, c_BxH = carry
-    pre_Bx4H = xproj_Bx4H + h_BxH @ self.w_h[...]
-    pre_i, pre_f, pre_g, pre_o = jnp.split(pre_Bx4H, 4, axis=-1)
-    if self.w_c is not None:
-      w_ci, w_cf, w_co = self.w_c[...]
-      pre_i = pre_i + w_ci * c_BxH
-      pre_f = pre_f + w_cf * c_BxH
-    i_BxH = jax.nn.sigmoid(clip_gradient(pre_i, self.clip))
-    f_BxH = jax.nn.sigmoid(clip_gradient(pre_f, self.clip))
-    g_BxH = jnp.tanh(clip_gradient(pre_g, self.clip))
-    c_new_BxH = f_BxH * c_BxH + i_BxH * g_BxH
-    if self.w_c is not None:
-      pre_o = pre_o + w_co * c_new_BxH  # the output peephole sees the new state c_t (eq. 10)
-    o_BxH = jax.nn.sigmoid(clip_gradient(pre_o, self.clip))
-    h_new_BxH = o_BxH * jnp.tanh(c_new_BxH)
+    w_c = self.w_c[...] if self.w_c is not None else None
+    h_new_BxH, c_new_BxH = lstm_gates(xproj_Bx4H + h_BxH @ self.w_h[...], c_BxH, w_c, self.clip)
     return (h_new_BxH, c_new_BxH), h_new_BxH
+
+
+def lstm_gates(pre_Bx4H: Array, c_BxH: Array, w_c_3xH: Array | None, clip: float | None
+               ) -> tuple[Array, Array]:
+  """The elementwise part of `LSTMCell.step` (eqs 7-11 after the matmuls): (h_t, c_t) from the
+  gate pre-activations W_x x_t + W_h h_{t-1} + b [i, f, g, o], c_{t-1} and the peepholes
+  (rows w_ci, w_cf, w_co; None = none), each pre-activation's derivative clipped to `clip`."""
+  pre_i, pre_f, pre_g, pre_o = jnp.split(pre_Bx4H, 4, axis=-1)
+  if w_c_3xH is not None:
+    w_ci, w_cf, w_co = w_c_3xH
+    pre_i = pre_i + w_ci * c_BxH
+    pre_f = pre_f + w_cf * c_BxH
+  i_BxH = jax.nn.sigmoid(clip_gradient(pre_i, clip))
+  f_BxH = jax.nn.sigmoid(clip_gradient(pre_f, clip))
+  g_BxH = jnp.tanh(clip_gradient(pre_g, clip))
+  c_new_BxH = f_BxH * c_BxH + i_BxH * g_BxH
+  if w_c_3xH is not None:
+    pre_o = pre_o + w_co * c_new_BxH  # the output peephole sees the new state c_t (eq. 10)
+  o_BxH = jax.nn.sigmoid(clip_gradient(pre_o, clip))
+  return o_BxH * jnp.tanh(c_new_BxH), c_new_BxH
 
 
 def lstm_scan(cell: LSTMCell, xproj_BxTx4H: Array, mask_BxT: Array | None = None,

@@ -9,9 +9,10 @@ from every layer to the output (Fig. 1). The synthesis network adds the soft win
 its parameters come from layer 1, and w_t is fed to layers 2..L at step t and to layer 1 at t+1.
 
 Two ways to run it, tested to agree:
-  * `__call__` (training, inputs known): layer 1 and the window run in one `lax.scan`; layers
-    2..L then see whole sequences, so their input projections are single large matmuls outside
-    their scans.
+  * `__call__` (training, inputs known): layer 1 and the window run in one loop
+    (synthesis/attention_sweep.py); layers 2..L then see whole sequences, so their input
+    projections are single large matmuls outside their scans (nn/lstm_sweep.py). Both loops
+    have hand-written backward sweeps whose weight gradients are single matmuls.
   * `step` (sampling): one time step of every layer, for a `lax.scan`/`while_loop` over steps.
 """
 
@@ -26,6 +27,7 @@ from flax import nnx
 from handwriting.nn.cells import Carry, LSTMCell, lstm_scan
 from handwriting.nn.clip import clip_gradient
 from handwriting.nn.params import count_params  # noqa: F401  (re-exported: the benchmark uses it)
+from handwriting.synthesis import attention_sweep as sweep
 from handwriting.synthesis import mdn
 from handwriting.synthesis import window as win
 
@@ -105,28 +107,28 @@ class HandwritingNet(nnx.Module):
     B = ink_BxTx3.shape[0]
     state = state if state is not None else self.initial_state(B)
     cell1 = self.cells[0]
-    xproj1_TxBx4H = jnp.swapaxes(cell1.project(ink_BxTx3), 0, 1)
     if self.has_window:
       if chars_BxU is None:
         raise ValueError("the synthesis network needs chars_BxU")
+      xproj1_TxBx4H = jnp.swapaxes(cell1.project(ink_BxTx3), 0, 1)
       onehot_BxUxV = self.one_hot(chars_BxU)
-
-      def body(carry, xproj_Bx4H):
-        c1, kappa_BxK, w_BxV = carry
-        c1, h1_BxH = cell1.step(c1, xproj_Bx4H + self.window_in(w_BxV))
-        w_BxV, phi_BxU, kappa_BxK = self._window_step(h1_BxH, kappa_BxK, onehot_BxUxV)
-        return (c1, kappa_BxK, w_BxV), (h1_BxH, w_BxV, phi_BxU, kappa_BxK)
-
-      (c1, kappa, w), (h1_T, w_T, phi_T, kappa_T) = jax.lax.scan(
-        body, (state.carries[0], state.kappa_BxK, state.w_BxV), xproj1_TxBx4H)
+      h0, c0 = state.carries[0]
+      wts = sweep.Weights(cell1.w_h[...], cell1.w_c[...] if cell1.w_c is not None else None,
+                          self.window_in.kernel[...], self.window_out.kernel[...],
+                          self.window_out.bias[...])
+      (h1_T, w_T, phi_T, kappa_T), last = sweep.attention_sweep(
+        cell1.clip, self.kappa_scale, wts, xproj1_TxBx4H, onehot_BxUxV,
+        sweep.State(h0, c0, state.kappa_BxK, state.w_BxV))
+      c1, kappa, w = (last.h, last.c), last.kappa, last.w
       w_BxTxV = jnp.swapaxes(w_T, 0, 1)
       trace = Trace(jnp.swapaxes(phi_T, 0, 1), jnp.swapaxes(kappa_T, 0, 1))
+      h1_BxTxH = jnp.swapaxes(h1_T, 0, 1)
     else:
-      c1, h1_T = jax.lax.scan(lambda c, xp: cell1.step(c, xp), state.carries[0], xproj1_TxBx4H)
+      h1_BxTxH, c1 = lstm_scan(cell1, cell1.project(ink_BxTx3), carry=state.carries[0])
       kappa, w = state.kappa_BxK, state.w_BxV
       w_BxTxV = jnp.zeros(ink_BxTx3.shape[:2] + (0,), ink_BxTx3.dtype)
       trace = Trace(jnp.zeros((B, ink_BxTx3.shape[1], 0)), jnp.zeros((B, ink_BxTx3.shape[1], 0)))
-    hs = [jnp.swapaxes(h1_T, 0, 1)]
+    hs = [h1_BxTxH]
     carries = [c1]
     for n in range(1, self.num_layers):
       inp = jnp.concatenate([ink_BxTx3, hs[-1], w_BxTxV], axis=-1)
