@@ -5,9 +5,9 @@ so a scanned paragraph or a generated multi-line page is cut into lines first, b
 horizontal projection profile:
 
 1. Ink mask: pixels darker than an Otsu (1979) threshold, so grey paper and faint ink both work.
-2. Connected ink components (8-connected, labelled from row runs). Their area-weighted median
-   height is the page's letter height, the unit of every length below; components much smaller
-   than it are specks and do not shape the profile.
+2. Connected ink components (8-connected, labelled from row runs; steps 1-2 are data/ink.py).
+   Their area-weighted median height is the page's letter height, the unit of every length
+   below; components much smaller than it are specks and do not shape the profile.
 3. Ink per row, smoothed by a Gaussian a fraction of a letter high. Its peaks are line cores; the
    valley between two peaks is a cut when it falls well below the lower peak, measured over the
    columns both lines cover (a short line beside a long one's descenders still shows its gap).
@@ -31,9 +31,8 @@ import itertools
 
 import numpy as np
 
-# Otsu always splits the histogram in two, even on blank paper with scanner noise; two classes
-# whose mean grey levels differ by less than this are one (paper only, no ink).
-MIN_CONTRAST = 32
+from handwriting.data.ink import Ink, as_uint8, find_ink, otsu_threshold, pixel_labels
+
 # Anti-aliased stroke edges are lighter than the threshold: pixels this close (8-neighbour steps)
 # to a component go to the component's line, so no line image keeps a neighbour's faint fringe.
 FRINGE = 2
@@ -41,130 +40,6 @@ FRINGE = 2
 # SKEW_STEPS steps each way (0.01, about 0.6 degrees, apart).
 SKEW_MAX = 0.18
 SKEW_STEPS = 18
-
-
-def otsu_threshold(paper_HxW: np.ndarray) -> int | None:
-  """The grey level t that best splits `paper_HxW` into ink (< t) and paper (>= t) (Otsu 1979).
-
-  Maximises the between-class variance w0 w1 (mu0 - mu1)^2 over the 256-bin histogram; on a
-  plateau of equal variances (two-level images) it takes the plateau's middle. None when the
-  image holds a single class: flat, or classes closer than MIN_CONTRAST grey levels.
-  """
-  hist_256 = np.bincount(_as_uint8(paper_HxW).ravel(), minlength=256).astype(np.float64)
-  p_256 = hist_256 / max(hist_256.sum(), 1.0)
-  levels_256 = np.arange(256, dtype=np.float64)
-  w0_256 = np.cumsum(p_256)  # weight of the dark class, levels <= k
-  m0_256 = np.cumsum(p_256 * levels_256)
-  mean = m0_256[-1]
-  w1_256 = 1.0 - w0_256
-  valid = (w0_256 > 1e-12) & (w1_256 > 1e-12)
-  if not valid.any():
-    return None
-  var_256 = np.where(valid, (mean * w0_256 - m0_256) ** 2 / np.where(valid, w0_256 * w1_256, 1.0),
-                     -1.0)
-  best = np.flatnonzero(var_256 >= var_256.max() * (1 - 1e-12))
-  k = int(np.floor((best[0] + best[-1]) / 2))
-  mu0 = m0_256[k] / w0_256[k]
-  mu1 = (mean - m0_256[k]) / w1_256[k]
-  if mu1 - mu0 < MIN_CONTRAST:
-    return None
-  return k + 1
-
-
-def _as_uint8(img_HxW: np.ndarray) -> np.ndarray:
-  img_HxW = np.asarray(img_HxW)
-  if img_HxW.dtype == np.uint8:
-    return img_HxW
-  return np.clip(np.floor(img_HxW.astype(np.float64) + 0.5), 0, 255).astype(np.uint8)
-
-
-def _expand(starts_N: np.ndarray, lengths_N: np.ndarray) -> np.ndarray:
-  """Concatenated ranges [start, start + length) for every N, vectorised."""
-  total = int(lengths_N.sum())
-  offsets_N = np.cumsum(lengths_N) - lengths_N
-  return np.repeat(starts_N - offsets_N, lengths_N) + np.arange(total)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Ink:
-  """The ink mask as row runs [start, end) and the components they belong to."""
-
-  row_R: np.ndarray
-  start_R: np.ndarray
-  end_R: np.ndarray
-  comp_R: np.ndarray  # component of each run, 0..C-1
-  shape: tuple[int, int]
-
-  @property
-  def length_R(self) -> np.ndarray:
-    return self.end_R - self.start_R
-
-  @property
-  def n_comps(self) -> int:
-    return int(self.comp_R.max()) + 1 if self.comp_R.size else 0
-
-
-def _touching_runs(ink_rows: tuple[np.ndarray, np.ndarray, np.ndarray],
-                   W: int) -> tuple[np.ndarray, np.ndarray]:
-  """Pairs (a_E, b_E) of runs in consecutive rows that touch, diagonals included (8-connected).
-
-  Runs are in row-major order, so keys row * (W + 2) + column sort them, and the runs of row r+1
-  touching run i (s_j <= e_i and s_i <= e_j) are one contiguous slice found by searchsorted.
-  """
-  row_R, start_R, end_R = ink_rows
-  K = W + 2
-  lo_R = np.searchsorted(row_R * K + end_R, (row_R + 1) * K + start_R, side="left")
-  hi_R = np.searchsorted(row_R * K + start_R, (row_R + 1) * K + end_R, side="right")
-  n_R = np.maximum(hi_R - lo_R, 0)
-  a_E = np.repeat(np.arange(row_R.size), n_R)
-  return a_E, _expand(lo_R, n_R)
-
-
-def _union(n: int, a_E: np.ndarray, b_E: np.ndarray) -> np.ndarray:
-  """Component labels 0..C-1 of n nodes joined by edges (a_E, b_E): vectorised union-find.
-
-  Each round hooks every root to the smallest root it touches, then jumps pointers until every
-  node points at its root; parent[x] <= x throughout, so no cycle can form.
-  """
-  parent = np.arange(n)
-  while True:
-    ra_E, rb_E = parent[a_E], parent[b_E]
-    apart = ra_E != rb_E
-    if not apart.any():
-      break
-    np.minimum.at(parent, np.maximum(ra_E, rb_E)[apart], np.minimum(ra_E, rb_E)[apart])
-    while True:
-      grand = parent[parent]
-      if np.array_equal(grand, parent):
-        break
-      parent = grand
-  return np.unique(parent, return_inverse=True)[1].ravel()
-
-
-def _find_ink(mask_HxW: np.ndarray) -> _Ink:
-  H, W = mask_HxW.shape
-  padded = np.zeros((H, W + 2), np.int8)
-  padded[:, 1:-1] = mask_HxW
-  step = np.diff(padded, axis=1)  # step[r, c] = mask[r, c] - mask[r, c - 1]
-  row_R, start_R = np.nonzero(step == 1)
-  _, end_R = np.nonzero(step == -1)
-  a_E, b_E = _touching_runs((row_R, start_R, end_R), W)
-  return _Ink(row_R, start_R, end_R, _union(row_R.size, a_E, b_E), (H, W))
-
-
-def _pixel_labels(ink: _Ink) -> np.ndarray:
-  """int [H, W] component of every ink pixel, -1 on paper."""
-  H, W = ink.shape
-  labels_HxW = np.full(H * W, -1, np.int64)
-  labels_HxW[_expand(ink.row_R * W + ink.start_R, ink.length_R)] = np.repeat(ink.comp_R,
-                                                                             ink.length_R)
-  return labels_HxW.reshape(H, W)
-
-
-def label_components(mask_HxW: np.ndarray) -> tuple[np.ndarray, int]:
-  """8-connected components of a boolean mask: (int [H, W] labels 1..n, 0 off the mask; n)."""
-  ink = _find_ink(np.asarray(mask_HxW, bool))
-  return _pixel_labels(ink) + 1, ink.n_comps
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,7 +75,7 @@ def _weighted_median(values_N: np.ndarray, weights_N: np.ndarray) -> float:
   return float(values_N[order][np.searchsorted(cum_N, cum_N[-1] / 2)])
 
 
-def _comp_stats(ink: _Ink, opts: LineOptions) -> _Comps:
+def _comp_stats(ink: Ink, opts: LineOptions) -> _Comps:
   C = ink.n_comps
   area_C = np.bincount(ink.comp_R, ink.length_R, minlength=C)
   top_C, left_C = np.full(C, ink.shape[0]), np.full(C, ink.shape[1])
@@ -235,7 +110,7 @@ def _peaks(q_H: np.ndarray, min_dist: float) -> list[int]:
   return sorted(kept)
 
 
-def _drift(ink: _Ink, letter_R: np.ndarray) -> float:
+def _drift(ink: Ink, letter_R: np.ndarray) -> float:
   """How far (rows) a line of this page rises or falls across the page's ink width.
 
   Classic skew estimation: shear the ink by slopes up to SKEW_MAX and keep the slope whose row
@@ -257,7 +132,7 @@ def _drift(ink: _Ink, letter_R: np.ndarray) -> float:
   return abs(best_slope) * width
 
 
-def _row_span(ink: _Ink, letter_R: np.ndarray, top: int, bottom: int) -> tuple[int, int]:
+def _row_span(ink: Ink, letter_R: np.ndarray, top: int, bottom: int) -> tuple[int, int]:
   """Columns [left, right) of the letter ink in rows [top, bottom)."""
   lo, hi = np.searchsorted(ink.row_R, [top, bottom])
   mine_R = letter_R[lo:hi]
@@ -266,7 +141,7 @@ def _row_span(ink: _Ink, letter_R: np.ndarray, top: int, bottom: int) -> tuple[i
   return int(ink.start_R[lo:hi][mine_R].min()), int(ink.end_R[lo:hi][mine_R].max())
 
 
-def _valley_ratio(ink: _Ink, letter_R: np.ndarray, a: int, b: int, sigma: float) -> float:
+def _valley_ratio(ink: Ink, letter_R: np.ndarray, a: int, b: int, sigma: float) -> float:
   """Lowest smoothed ink per row between peak rows a < b over the lower of the two peaks,
   counting only the columns both lines cover.
 
@@ -289,7 +164,7 @@ def _valley_ratio(ink: _Ink, letter_R: np.ndarray, a: int, b: int, sigma: float)
   return float(q_h.min() / low_peak) if low_peak > 0 else 1.0
 
 
-def _deep_peaks(ink: _Ink, letter_R: np.ndarray, q_H: np.ndarray, peaks_P: list[int],
+def _deep_peaks(ink: Ink, letter_R: np.ndarray, q_H: np.ndarray, peaks_P: list[int],
                 sigma: float, max_valley: float) -> list[int]:
   """Drops the lower peak of the shallowest valley until every valley between neighbouring
   peaks falls to at most max_valley times the lower of the two (see _valley_ratio)."""
@@ -320,7 +195,7 @@ def _cut_row(p_H: np.ndarray, q_H: np.ndarray, a: int, b: int) -> int:
   return int(nearest[0] + nearest[-1] + 1) // 2
 
 
-def _ink_per_band(ink: _Ink, cuts: list[int]) -> np.ndarray:
+def _ink_per_band(ink: Ink, cuts: list[int]) -> np.ndarray:
   """float [C, B]: pixels of each component in each band (bands split at the cut rows)."""
   B = len(cuts) + 1
   band_R = np.searchsorted(np.asarray(cuts, np.int64), ink.row_R, side="right")
@@ -367,7 +242,7 @@ def _weak_band(comps: _Comps, per_band_CxB: np.ndarray, opts: LineOptions) -> in
   return min(weak, key=lambda b: own_B[b]) if weak else None
 
 
-def _prune_cuts(ink: _Ink, comps: _Comps, cuts: list[int], opts: LineOptions) -> list[int]:
+def _prune_cuts(ink: Ink, comps: _Comps, cuts: list[int], opts: LineOptions) -> list[int]:
   """Removes cuts through letters, then merges bands that are not lines, until neither is left."""
   cuts = list(cuts)
   while cuts:
@@ -392,7 +267,7 @@ class _Segmentation:
   """What find_lines found, kept for split_lines to hand the ink out by."""
 
   cuts: list[int]  # the first row of every line but the first
-  ink: _Ink | None  # None when the image holds no ink (or is too low to hold two lines)
+  ink: Ink | None  # None when the image holds no ink (or is too low to hold two lines)
   comps: _Comps | None
 
 
@@ -402,7 +277,7 @@ def _segment(paper_HxW: np.ndarray, opts: LineOptions) -> _Segmentation:
   threshold = otsu_threshold(paper_HxW) if paper_HxW.size else None
   if threshold is None or paper_HxW.shape[0] < 2:
     return _Segmentation([], None, None)
-  ink = _find_ink(paper_HxW < threshold)
+  ink = find_ink(paper_HxW < threshold)
   comps = _comp_stats(ink, opts)
   letter_R = ~comps.speck_C[ink.comp_R]
   if _drift(ink, letter_R) > opts.max_drift * comps.letter_height:
@@ -430,7 +305,7 @@ def find_lines(paper_HxW: np.ndarray, **options: float) -> list[tuple[int, int]]
     paper_HxW: uint8 [H, W] page in paper convention (any paper and ink grey levels).
     **options: fields of LineOptions (min_gap=..., max_valley=..., ...).
   """
-  paper_HxW = _as_uint8(paper_HxW)
+  paper_HxW = as_uint8(paper_HxW)
   edges = [0, *_segment(paper_HxW, LineOptions(**options)).cuts, paper_HxW.shape[0]]
   return [(int(top), int(bottom)) for top, bottom in itertools.pairwise(edges)]
 
@@ -444,7 +319,7 @@ def split_lines(paper_HxW: np.ndarray, **options: float) -> list[np.ndarray]:
   images.crop_to_ink); pixels that belong to another line are set to the paper's grey, so no
   ink is lost or shown twice. One band gives a copy of the page.
   """
-  paper_HxW = _as_uint8(paper_HxW)
+  paper_HxW = as_uint8(paper_HxW)
   seg = _segment(paper_HxW, LineOptions(**options))
   if not seg.cuts or seg.ink is None or seg.comps is None:
     return [paper_HxW.copy()]
@@ -461,11 +336,11 @@ def split_lines(paper_HxW: np.ndarray, **options: float) -> list[np.ndarray]:
   return lines
 
 
-def _pixel_owners(ink: _Ink, comps: _Comps, cuts: list[int]) -> tuple[np.ndarray, np.ndarray]:
+def _pixel_owners(ink: Ink, comps: _Comps, cuts: list[int]) -> tuple[np.ndarray, np.ndarray]:
   """int [H, W] band of every pixel, and int [H, W] component labels (-1 on paper)."""
   H, W = ink.shape
   owner_C = _owners(comps, _ink_per_band(ink, cuts))
-  labels_HxW = _pixel_labels(ink)
+  labels_HxW = pixel_labels(ink)
   row_band_HxW = np.broadcast_to(np.searchsorted(np.asarray(cuts), np.arange(H),
                                                  side="right")[:, None], (H, W))
   comp_owner_HxW = owner_C[np.maximum(labels_HxW, 0)]

@@ -7,7 +7,8 @@ from PIL import Image
 from scipy import ndimage
 
 from handwriting.data.render import render_strokes
-from handwriting.data.segment import find_lines, label_components, otsu_threshold, split_lines
+from handwriting.data.ink import label_components, otsu_threshold
+from handwriting.data.segment import find_lines, split_lines
 from handwriting.data.synthetic import X_HEIGHT, make_synthetic
 
 HEIGHT = 40  # rendered line height: small, so every page here is a few hundred pixels
