@@ -15,7 +15,7 @@ MODELS_DIR = Path(__file__).parent / "models"
 # legible one (experiments/RESULTS.md, legibility); the synthetic-data models stay shipped as the
 # licence-free alternative (the demo also writes with it, in styles primed from synthetic lines).
 # The default offline reader reads real scans (trained on scan-like renderings, see its README).
-DEFAULTS = {"synthesis": "synthesis-iam-ondb-small", "recognizer": "recognizer-scans-small",
+DEFAULTS = {"synthesis": "synthesis-iam-ondb-small", "recognizer": "recognizer-scans-medium",
             "prediction": "prediction-iam-ondb-small"}
 SYNTHETIC_SYNTHESIS = "synthesis-synthetic-small"
 # The shipped reader trained on the same data as each shipped synthesis model: it reads that
