@@ -11,7 +11,7 @@
 # BLSTM reader `--preset graves`; last, a markdown table of status, steps/s and wall time per
 # part. Each part runs under `timeout`, and the parts share GPU_CHECK_BUDGET seconds (default
 # 470), so one slow part cannot eat the rest. Data, workdirs and logs go to GPU_CHECK_OUT
-# (default /tmp/gpu_check); when $OUT is set (the device tool), the table and all logs are
+# (default runs/gpu_check in the repo, git-ignored); when $OUT is set (the device tool), the table and all logs are
 # copied there as gpu_check.md and gpu_check_logs.txt.
 #
 # Python packages the image there lacks (ml_collections, HersheyFonts, svgwrite; all pure
@@ -24,7 +24,7 @@ cd "$ROOT"
 STEPS="${GPU_CHECK_STEPS:-300}"
 BUDGET="${GPU_CHECK_BUDGET:-470}"
 PY="${PYTHON:-python3}"
-WORK="${GPU_CHECK_OUT:-/tmp/gpu_check}"
+WORK="${GPU_CHECK_OUT:-$ROOT/runs/gpu_check}"
 DRY=0; [ "$STEPS" -lt 10 ] && DRY=1
 export XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
 START=$(date +%s)

@@ -15,7 +15,7 @@ from handwriting.cli._common import (
 
 def add_read(sub: argparse._SubParsersAction) -> None:
   p = add_command(sub, "read", "transcribe images of text lines or pages with a trained offline "
-                           "recognizer")
+                               "recognizer")
   p.add_argument("images", nargs="+", help="PNG/JPEG files of text lines or of pages of several "
                                            "lines (any size or mode)")
   p.add_argument("--workdir", help="a trained MDLSTM recognizer's workdir or shipped model name "

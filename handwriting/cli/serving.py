@@ -9,7 +9,7 @@ from handwriting.cli._common import add_command
 
 def add_serve(sub: argparse._SubParsersAction) -> None:
   p = add_command(sub, "serve", "a local web page: write text, read drawings and scans, write in "
-                            "your own hand (needs: pip install '.[serve]')")
+                                "your own hand (needs: pip install '.[serve]')")
   p.add_argument("--host", default="127.0.0.1",
                  help="address to bind (the default answers this machine only)")
   p.add_argument("--port", type=int, default=8000, help="port to listen on")

@@ -10,7 +10,7 @@ from handwriting.cli._common import DEFAULT_BIAS, DEFAULT_WIDTH, add_command
 
 def add_write(sub: argparse._SubParsersAction) -> None:
   p = add_command(sub, "write", "write text as handwriting with a synthesis network (SVG, PNG "
-                            "or PDF)")
+                                "or PDF)")
   p.add_argument("text", help="the text; long text is wrapped into lines, newlines kept")
   p.add_argument("--workdir", help="a trained synthesis network's workdir, or the name of a "
                                    "shipped model (default: the shipped synthesis model)")
@@ -111,7 +111,7 @@ def _write_plots(writer, page, args: argparse.Namespace) -> None:
 
 def add_sample(sub: argparse._SubParsersAction) -> None:
   p = add_command(sub, "sample", "unconditional handwriting from a prediction network (SVG, PNG "
-                             "or PDF)")
+                                 "or PDF)")
   p.add_argument("--workdir", help="a trained prediction network's workdir or shipped model "
                                    "name (default: the shipped prediction model)")
   p.add_argument("-o", "--output", required=True, help="page to write: .svg, .png or .pdf")

@@ -140,11 +140,15 @@ class LSTMCell(nnx.Module):
     """One time step from the raw input x_t: `step(carry, project(x_t))`."""
     return self.step(carry, self.project(x_BxD))
 
+  def peepholes(self) -> Array | None:
+    """[3, H] rows w_ci, w_cf, w_co, or None without peepholes."""
+    return self.w_c[...] if self.w_c is not None else None
+
   def step(self, carry: Carry, xproj_Bx4H: Array) -> tuple[Carry, Array]:
     """One time step of eqs 7-11 given the projected input; returns ((h_t, c_t), h_t)."""
     h_BxH, c_BxH = carry
-    w_c = self.w_c[...] if self.w_c is not None else None
-    h_new_BxH, c_new_BxH = lstm_gates(xproj_Bx4H + h_BxH @ self.w_h[...], c_BxH, w_c, self.clip)
+    h_new_BxH, c_new_BxH = lstm_gates(xproj_Bx4H + h_BxH @ self.w_h[...], c_BxH,
+                                      self.peepholes(), self.clip)
     return (h_new_BxH, c_new_BxH), h_new_BxH
 
 
@@ -191,8 +195,7 @@ def lstm_scan(cell: LSTMCell, xproj_BxTx4H: Array, mask_BxT: Array | None = None
     valid_TxBx1 = jnp.swapaxes(jnp.asarray(mask_BxT).astype(dtype), 0, 1)[..., None]
   if reverse:
     xproj_TxBx4H, valid_TxBx1 = xproj_TxBx4H[::-1], valid_TxBx1[::-1]
-  w_c = cell.w_c[...] if cell.w_c is not None else None
-  h_TxBxH, h_T, c_T = sweep(cell.clip, cell.w_h[...], w_c, xproj_TxBx4H, valid_TxBx1,
+  h_TxBxH, h_T, c_T = sweep(cell.clip, cell.w_h[...], cell.peepholes(), xproj_TxBx4H, valid_TxBx1,
                             h0.astype(dtype), c0.astype(dtype))
   if reverse:
     h_TxBxH = h_TxBxH[::-1]

@@ -46,11 +46,11 @@ def _mdlstm_model(preset: str) -> ml_collections.ConfigDict:
     m.input_block = (4, 2)
     m.hidden_blocks = ((4, 2), (4, 2))  # reduction (64, 8): see the module docstring
   elif preset in ("medium", "small", "tiny"):
-    small = preset == "small"
-    m.hidden_sizes = (4, 12, 32) if small else (2, 4, 8)
-    m.subsample_sizes = (8, 24) if small else (4, 8)
-    if preset == "medium":  # twice small's cells per level: the reader of real scans
-      m.hidden_sizes, m.subsample_sizes = (8, 24, 64), (16, 48)
+    # (cells per level, subsample units); medium, twice small's cells, reads real scans.
+    m.hidden_sizes, m.subsample_sizes = {"medium": ((8, 24, 64), (16, 48)),
+                                         "small": ((4, 12, 32), (8, 24)),
+                                         "tiny": ((2, 4, 8), (4, 8))}[preset]
+    if preset == "medium":
       # Scan-like renderings of 5,341 lines overfit the small reader (train 0.5, writer-
       # disjoint validation 1.1 nats per character); twice the cells need the regulariser.
       m.dropout = 0.2

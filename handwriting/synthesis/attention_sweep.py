@@ -100,13 +100,10 @@ def _sweep_bwd(clip, kappa_scale, saved, cotangents):
     dproj, dkappa_prev = window_vjp((dw, dphi_o, d.kappa + dkappa_o))
     # Layer 1's gates: h_t feeds the next step, the outputs and the window projection.
     dh = d.h + dh_o + dproj @ w_outT
-    if wts.w_c is None:
-      _, gates_vjp = jax.vjp(lambda p, c: lstm_gates(p, c, None, clip), pre, sp.c)
-      dpre, dc_prev = gates_vjp((dh, d.c))
-    else:
-      _, gates_vjp = jax.vjp(lambda p, c, wc: lstm_gates(p, c, wc, clip), pre, sp.c, wts.w_c)
-      dpre, dc_prev, dwc = gates_vjp((dh, d.c))
-      dw_c = dw_c + dwc
+    # Without peepholes w_c is None, an empty tree: its cotangent and sum are None too.
+    _, gates_vjp = jax.vjp(lambda p, c, wc: lstm_gates(p, c, wc, clip), pre, sp.c, wts.w_c)
+    dpre, dc_prev, dwc = gates_vjp((dh, d.c))
+    dw_c = jax.tree.map(jnp.add, dw_c, dwc)
     d_prev = State(dpre @ w_hT, dc_prev, dkappa_prev, dpre @ w_inT)
     return (d_prev, dw_c), (dpre, dproj, dw)
 

@@ -113,9 +113,8 @@ class HandwritingNet(nnx.Module):
       xproj1_TxBx4H = jnp.swapaxes(cell1.project(ink_BxTx3), 0, 1)
       onehot_BxUxV = self.one_hot(chars_BxU)
       h0, c0 = state.carries[0]
-      wts = sweep.Weights(cell1.w_h[...], cell1.w_c[...] if cell1.w_c is not None else None,
-                          self.window_in.kernel[...], self.window_out.kernel[...],
-                          self.window_out.bias[...])
+      wts = sweep.Weights(cell1.w_h[...], cell1.peepholes(), self.window_in.kernel[...],
+                          self.window_out.kernel[...], self.window_out.bias[...])
       (h1_T, w_T, phi_T, kappa_T), last = sweep.attention_sweep(
         cell1.clip, self.kappa_scale, wts, xproj1_TxBx4H, onehot_BxUxV,
         sweep.State(h0, c0, state.kappa_BxK, state.w_BxV))

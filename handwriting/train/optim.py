@@ -32,8 +32,7 @@ def learning_rate_schedule(cfg: ml_collections.ConfigDict) -> float | optax.Sche
   peak, warmup, decay = cfg.learning_rate, cfg.get("warmup_steps", 0), cfg.get("decay_steps", 0)
   if not decay:
     return optax.linear_schedule(0.0, peak, warmup) if warmup else peak
-  final = peak * cfg.get("final_lr_fraction", 0.1)
-  cosine = optax.cosine_decay_schedule(peak, decay, alpha=final / peak if peak else 0.0)
+  cosine = optax.cosine_decay_schedule(peak, decay, alpha=cfg.get("final_lr_fraction", 0.1))
   if not warmup:
     return cosine
   return optax.join_schedules([optax.linear_schedule(0.0, peak, warmup), cosine], [warmup])
