@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> None:
   p.add_argument("--lines", type=int, default=60)
   p.add_argument("--biases", default="1", help="comma-separated sampling biases")
   p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--retries", type=int, default=0,
+                 help="rewrite lines that hit the step cap (0: the network's first try)")
   p.add_argument("--out", required=True, help="folder outside the repository")
   args = p.parse_args(argv)
   out = check_out_dir(Path(args.out))
@@ -88,7 +90,8 @@ def main(argv: list[str] | None = None) -> None:
   for bias in (float(b) for b in args.biases.split(",")):
     written = ErrorCounts()
     for i, (text, _) in enumerate(lines):
-      page = writer.write(text, bias=bias, seed=args.seed + i, width=10_000)[0]
+      page = writer.write(text, bias=bias, seed=args.seed + i, width=10_000,
+                          retries=args.retries)[0]
       hyp = read_page(exe, page, out / "images" / f"written-b{bias:g}-{i:03d}.png")
       chars, _ = score(text, hyp)
       written += chars

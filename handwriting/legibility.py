@@ -83,9 +83,10 @@ def offsets_inputs(raw_offsets: Sequence[np.ndarray], writer_std: np.ndarray,
 
 def score(writer: tuple, reader: tuple, texts: Sequence[str], biases: Sequence[float], *,
           decoder: reader_lib.Decoder, seed: int = 0, batch: int = 16,
-          keep: int = 3) -> tuple[list[BiasScore], dict[float, list[writer_lib.Written]]]:
+          keep: int = 3, retries: int = 0) -> tuple[list[BiasScore], dict[float, list[writer_lib.Written]]]:
   """CER/WER of `reader` = (model, spec) reading what `writer` = (model, spec) wrote, per bias.
-  Returns the scores and, per bias, the first `keep` written lines (for drawing)."""
+  Returns the scores and, per bias, the first `keep` written lines (for drawing). `retries`
+  rewrites lines that never finished (inference.write); 0 scores the network as it writes."""
   (w_model, w_spec), (r_model, r_spec) = writer, reader
   writer_lib.encode(w_spec.alphabet, texts)  # unknown characters: one clear error, before work
   # One step cap for every chunk (the longest text's), so chunks share compiled samplers.
@@ -97,7 +98,8 @@ def score(writer: tuple, reader: tuple, texts: Sequence[str], biases: Sequence[f
     for c, first in enumerate(range(0, len(texts), batch)):
       chunk = list(texts[first:first + batch])
       key = jax.random.fold_in(jax.random.key(seed), c)  # same draws for every bias
-      written += writer_lib.write(w_model, w_spec, chunk, key=key, bias=bias, max_steps=cap)
+      written += writer_lib.write(w_model, w_spec, chunk, key=key, bias=bias, max_steps=cap,
+                                  retries=retries)
     read = reader_lib.transcribe(r_model, r_spec, reader_inputs(written, w_spec, r_spec),
                                  decoder)
     refs = [w.text for w in written]
@@ -138,7 +140,8 @@ def plot(scores: Sequence[BiasScore], path: str | os.PathLike[str], title: str) 
 
 def run(synthesis_dir: str, reader_dir: str, texts: str | os.PathLike[str] | Sequence[str],
         biases: Sequence[float], out: str | os.PathLike[str] | None,
-        decoder: reader_lib.Decoder, seed: int = 0, batch: int = 16) -> list[BiasScore]:
+        decoder: reader_lib.Decoder, seed: int = 0, batch: int = 16, retries: int = 0
+        ) -> list[BiasScore]:
   """`handwriting evaluate legibility`: scores per bias; with `out`, also legibility.json,
   legibility.png and a sample SVG per bias there. `texts`: a file (one per line) or a list."""
   from handwriting.draw.svg import write_svg
@@ -149,7 +152,7 @@ def run(synthesis_dir: str, reader_dir: str, texts: str | os.PathLike[str] | Seq
   writer = writer_lib.load(synthesis_dir, "synthesis")
   reader = reader_lib.load(reader_dir)
   scores, kept = score(writer, reader, text_list, biases, decoder=decoder, seed=seed,
-                       batch=batch)
+                       batch=batch, retries=retries)
   if out is None:
     return scores
   out = Path(out)
@@ -158,7 +161,7 @@ def run(synthesis_dir: str, reader_dir: str, texts: str | os.PathLike[str] | Seq
     write_svg(out / f"written_bias{bias:g}.svg", [w.strokes for w in written])
   result = {"synthesis": Path(synthesis_dir).name, "reader": Path(reader_dir).name,
             "texts": str(texts) if isinstance(texts, (str, os.PathLike)) else "list",
-            "seed": seed, "decoder": {"beam": decoder.beam, "lm": decoder.lm is not None},
+            "seed": seed, "retries": retries, "decoder": {"beam": decoder.beam, "lm": decoder.lm is not None},
             "scores": [dataclasses.asdict(s) for s in scores]}
   (out / "legibility.json").write_text(json.dumps(result, indent=1))
   plot(scores, out / "legibility.png",

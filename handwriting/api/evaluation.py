@@ -112,12 +112,15 @@ def evaluate_legibility(synthesis: str | None = None, reader: str | None = None,
                         texts: str | os.PathLike[str] | Sequence[str],
                         biases: Sequence[float] = (0.0, 0.5, 1.0, 2.0), seed: int = 0,
                         beam: int = 1, lm: LM = None, lm_weight: float = 0.5,
-                        insertion_bonus: float = 0.0, out: str | os.PathLike[str] | None = None):
+                        insertion_bonus: float = 0.0, out: str | os.PathLike[str] | None = None,
+                        retries: int = 0):
   """Writes each text at each bias, reads it back and scores the reading (legibility.py);
   returns a `BiasScore` per bias. `texts`: a file (one per line) or a list. With `out`, the
-  table (legibility.json), its plot and a sample SVG per bias are written there."""
+  table (legibility.json), its plot and a sample SVG per bias are written there. `retries`:
+  as in `Writer.write`; the default 0 scores what the network writes at its first try."""
   from handwriting import legibility
   synthesis_dir = pretrained.resolve(synthesis, "synthesis")
   reader_dir = pretrained.resolve(reader or pretrained.reader_for(synthesis_dir), "recognizer")
   decoder = Reader(reader_dir).decoder(beam, lm, lm_weight, insertion_bonus)
-  return legibility.run(synthesis_dir, reader_dir, texts, biases, out, decoder, seed=seed)
+  return legibility.run(synthesis_dir, reader_dir, texts, biases, out, decoder, seed=seed,
+                        retries=retries)

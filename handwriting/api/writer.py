@@ -30,6 +30,9 @@ from handwriting.train.checkpoint import restore_model
 # CER 31 %), at 1 it is most legible (10.9 %, experiments/RESULTS.md "Legibility").
 DEFAULT_BIAS = 1.0
 DEFAULT_WIDTH = inference.DEFAULT_WIDTH
+# A line whose window stalls (end of text never detected before the step cap) is written again
+# with fresh noise this many times: a stalled line scribbles one letter to the cap.
+DEFAULT_RETRIES = 2
 STYLES_DIR = "styles"  # shipped styles of a model: <workdir>/styles/<name>.json
 
 
@@ -112,10 +115,13 @@ class Writer:
 
   def write(self, texts: str | Sequence[str], *, bias: float = DEFAULT_BIAS, seed: int = 0,
             style: Style | str | None = None, width: int = DEFAULT_WIDTH,
-            on_unknown: str = "error", max_steps: int | None = None) -> list[Page]:
+            on_unknown: str = "error", max_steps: int | None = None,
+            retries: int = DEFAULT_RETRIES) -> list[Page]:
     """One page per text (a single str is one text); each text is wrapped into lines of at
     most `width` characters and all lines of all texts are written in one batch, in one style
-    (`style`: a Style, a shipped style's name or a style file; None: the network's own)."""
+    (`style`: a Style, a shipped style's name or a style file; None: the network's own).
+    A line that hits the step cap is rewritten up to `retries` times (inference.write); if it
+    never finishes, its Line says so (`finished` False)."""
     if self.kind != "synthesis":
       raise ValueError(f"{self.name} is a prediction network: it cannot write given text "
                        "(use sample)")
@@ -126,7 +132,7 @@ class Writer:
     primer = self._primer(self.style(style)) if style is not None else None
     flat = [line for lines in per_text for line in lines]
     written = inference.write(self.model, self.spec, flat, key=jax.random.key(seed), bias=bias,
-                              style=primer, max_steps=max_steps)
+                              style=primer, max_steps=max_steps, retries=retries)
     pages, at = [], 0
     for lines in per_text:
       pages.append(Page([Line(w.text, strokes_to_points(w.strokes), w.phi_NxU, w.finished)

@@ -49,6 +49,9 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
                  help="sampling biases to score")
   g.add_argument("--seed", type=int, default=0, help="sampling seed (the same for every bias)")
   g.add_argument("--out", default="legibility", help="folder for the table, plot and samples")
+  g.add_argument("--retries", type=int, default=0,
+                 help="rewrite a line that hit the step cap up to this many times (0: score "
+                      "the network's first try)")
   add_decoder_args(g)
 
 
@@ -104,7 +107,7 @@ def _legibility(args: argparse.Namespace) -> None:
   from handwriting.api import evaluation
   scores = evaluation.evaluate_legibility(args.synthesis, args.reader, texts=args.texts,
                                           biases=args.bias, seed=args.seed, out=args.out,
-                                          **decoding(args))
+                                          retries=args.retries, **decoding(args))
   for s in scores:
     for text, read in s.examples[:2]:
       label = f"bias {s.bias:g}:"

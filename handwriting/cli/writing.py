@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from handwriting.cli._common import DEFAULT_BIAS, DEFAULT_WIDTH, add_command
+from handwriting.cli._common import DEFAULT_BIAS, DEFAULT_RETRIES, DEFAULT_WIDTH, add_command
 
 
 def add_write(sub: argparse._SubParsersAction) -> None:
@@ -19,6 +19,9 @@ def add_write(sub: argparse._SubParsersAction) -> None:
                  help="sampling bias (Graves 2013 eqs 61-62): 0 = as trained (untidy), larger "
                       "= neater")
   p.add_argument("--seed", type=int, default=0, help="sampling seed")
+  p.add_argument("--retries", type=int, default=DEFAULT_RETRIES,
+                 help="rewrite a line whose window stalled (it hit the step cap) up to this "
+                      "many times with fresh noise")
   p.add_argument("--width", type=int, default=DEFAULT_WIDTH,
                  help="characters per line when wrapping")
   p.add_argument("--style", help="prime with a style: a shipped style's name (listed by "
@@ -81,7 +84,7 @@ def write(args: argparse.Namespace) -> None:
     from handwriting.data.report import DataError
     raise DataError(args.save_style, "a style file ends in .json")
   page, = writer.write(args.text, bias=args.bias, seed=args.seed, style=_style(writer, args),
-                       width=args.width, on_unknown=args.on_unknown)
+                       width=args.width, on_unknown=args.on_unknown, retries=args.retries)
   page.stroke_width, page.colour = args.stroke_width, args.colour
   page.save(args.output)
   _write_plots(writer, page, args)

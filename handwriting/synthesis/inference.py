@@ -98,10 +98,17 @@ def encode(alphabet: Alphabet, texts: Sequence[str]) -> list[np.ndarray]:
 
 def write(model: HandwritingNet, spec: ModelSpec, texts: Sequence[str], *, key: jax.Array,
           bias: float = 0.0, style: tuple[np.ndarray, str] | None = None,
-          max_steps: int | None = None) -> list[Written]:
+          max_steps: int | None = None, retries: int = 0) -> list[Written]:
   """Writes each text as one line, all in one batch. `style` = (normalised ink [P, 3], its
   text) primes the network (section 5.5): the window reads style text + text and the inputs are
-  clamped to the style strokes, which are then cut off the result."""
+  clamped to the style strokes, which are then cut off the result.
+
+  `retries`: a line whose end of text was not detected before the step cap (its window stalled
+  on a character, writing it over and over) is written again with fresh noise, up to this many
+  times; the batch is sampled whole again (same shapes: no new compilation) and only unfinished
+  lines take the new draw. 0 returns what the network wrote first (what legibility scores)."""
+  if retries < 0:
+    raise ValueError(f"retries must be >= 0, not {retries}")
   if not model.has_window:
     raise ValueError("this is a prediction network: it cannot write given text")
   style_chars = spec.alphabet.encode(style[1]) if style else np.zeros(0, np.int32)
@@ -109,9 +116,16 @@ def write(model: HandwritingNet, spec: ModelSpec, texts: Sequence[str], *, key: 
   longest = max(len(c) for c in chars)
   prime = style[0] if style else None
   cap = max_steps or STEPS_PER_CHAR * longest + (len(prime) if prime is not None else 0)
-  s = sample(model, key, spec.start_row(), chars=chars, bias=bias, max_steps=cap,
-             prime_ink=prime)
-  return _split(spec, s, texts, [len(c) for c in chars], len(style_chars))
+  lengths = [len(c) for c in chars]
+  out: list[Written] = []
+  for attempt in range(retries + 1):
+    s = sample(model, jax.random.fold_in(key, attempt) if attempt else key, spec.start_row(),
+               chars=chars, bias=bias, max_steps=cap, prime_ink=prime)
+    lines = _split(spec, s, texts, lengths, len(style_chars))
+    out = lines if not out else [o if o.finished else w for o, w in zip(out, lines)]
+    if all(w.finished for w in out):
+      break
+  return out
 
 
 def _split(spec: ModelSpec, s: Samples, texts: Sequence[str], lengths: Sequence[int],

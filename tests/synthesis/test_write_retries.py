@@ -1,0 +1,75 @@
+"""`inference.write(..., retries=N)`: a line that hit the step cap (its window stalled) is written
+again with fresh noise; finished lines keep their first draw, and the CLI and API agree on the
+default."""
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+from handwriting.api import writer as api_writer
+from handwriting.cli import _common
+from handwriting.data.alphabet import Alphabet
+from handwriting.synthesis import inference
+from handwriting.synthesis.configs import get_config
+from handwriting.synthesis.spec import ModelSpec
+
+CAP = 24
+
+
+@pytest.fixture(scope="module")
+def tiny():
+  config = get_config("tiny", "synthesis")
+  spec = ModelSpec(config, Alphabet("abc "), np.zeros(2, np.float32), np.ones(2, np.float32))
+  return spec.init_model(nnx.Rngs(0)), spec
+
+
+def _scripted(monkeypatch, finish_after):
+  """inference.sample with the real draws, but line b is cut at the cap (unfinished) until
+  call finish_after[b] (0-based), from which it ends after 5 rows. Records each call's key."""
+  calls = []
+  real = inference.sample
+
+  def fake(model, key, start, **kw):
+    s = real(model, key, start, **kw)
+    mask = np.zeros(np.shape(s.mask_BxN), np.float32)
+    for b, first in enumerate(finish_after):
+      mask[b, :5 if len(calls) >= first else CAP] = 1.0
+    calls.append(np.asarray(jax.random.key_data(key)))
+    return s._replace(mask_BxN=mask)
+  monkeypatch.setattr(inference, "sample", fake)
+  return calls
+
+
+def test_unfinished_lines_are_rewritten_with_new_noise(tiny, monkeypatch):
+  model, spec = tiny
+  calls = _scripted(monkeypatch, finish_after=[0, 1, 2])
+  first = inference.write(model, spec, ["ab", "ba", "cab"], key=jax.random.key(3),
+                          max_steps=CAP, retries=0)
+  assert [w.finished for w in first] == [True, False, False] and len(calls) == 1
+  calls.clear()
+  out = inference.write(model, spec, ["ab", "ba", "cab"], key=jax.random.key(3), max_steps=CAP,
+                        retries=3)
+  assert [w.finished for w in out] == [True, True, True]
+  assert len(calls) == 3  # stops once every line finished, not after all 3 retries
+  assert not np.array_equal(calls[0], calls[1]) and not np.array_equal(calls[1], calls[2])
+  # Line 0 keeps the first draw (the same as without retries), lines 1 and 2 the later ones.
+  np.testing.assert_array_equal(out[0].ink_Nx3, first[0].ink_Nx3)
+  assert [len(w.ink_Nx3) for w in out] == [5, 5, 5]
+
+
+def test_a_line_that_never_finishes_stays_unfinished(tiny, monkeypatch):
+  model, spec = tiny
+  calls = _scripted(monkeypatch, finish_after=[0, 99])
+  out = inference.write(model, spec, ["ab", "ba"], key=jax.random.key(0), max_steps=CAP,
+                        retries=2)
+  assert len(calls) == 3 and [w.finished for w in out] == [True, False]
+  assert len(out[1].ink_Nx3) == CAP
+  with pytest.raises(ValueError, match="retries"):
+    inference.write(model, spec, ["ab"], key=jax.random.key(0), max_steps=CAP, retries=-1)
+
+
+def test_cli_and_api_defaults_agree():
+  assert _common.DEFAULT_RETRIES == api_writer.DEFAULT_RETRIES
+  assert _common.DEFAULT_BIAS == api_writer.DEFAULT_BIAS
+  assert _common.DEFAULT_WIDTH == api_writer.DEFAULT_WIDTH
