@@ -27,7 +27,8 @@ from handwriting.synthesis import inference
 from handwriting.train.checkpoint import restore_model
 
 # Default sampling bias (Graves 2013, eqs 61-62): at 0 the shipped writer is untidy (read-back
-# CER 31 %), at 1 it is most legible (10.9 %, experiments/RESULTS.md "Legibility").
+# CER 26 %), from 1 up it is legible (8.3 % at 1, 4.9 % at 2, experiments/RESULTS.md
+# "Legibility"), and still varied in shape at 1.
 DEFAULT_BIAS = 1.0
 DEFAULT_WIDTH = inference.DEFAULT_WIDTH
 # A line whose window stalls (end of text never detected before the step cap) is written again
