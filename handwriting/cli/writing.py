@@ -90,7 +90,8 @@ def write(args: argparse.Namespace) -> None:
   _write_plots(writer, page, args)
   for line in page.lines:
     if not line.finished:
-      print(f"warning: {line.text!r} hit the step cap before the window passed its end")
+      print(f"warning: {line.text!r} hit the step cap before the window passed its end "
+            f"(in {1 + args.retries} tries); try another --seed or a higher --bias")
   if args.save_style:
     from handwriting.api.style import Style
     Style.from_page(page).save(args.save_style)
