@@ -83,7 +83,8 @@ def offsets_inputs(raw_offsets: Sequence[np.ndarray], writer_std: np.ndarray,
 
 def score(writer: tuple, reader: tuple, texts: Sequence[str], biases: Sequence[float], *,
           decoder: reader_lib.Decoder, seed: int = 0, batch: int = 16,
-          keep: int = 3, retries: int = 0) -> tuple[list[BiasScore], dict[float, list[writer_lib.Written]]]:
+          keep: int = 3, retries: int = 0
+          ) -> tuple[list[BiasScore], dict[float, list[writer_lib.Written]]]:
   """CER/WER of `reader` = (model, spec) reading what `writer` = (model, spec) wrote, per bias.
   Returns the scores and, per bias, the first `keep` written lines (for drawing). `retries`
   rewrites lines that never finished (inference.write); 0 scores the network as it writes."""
@@ -161,7 +162,8 @@ def run(synthesis_dir: str, reader_dir: str, texts: str | os.PathLike[str] | Seq
     write_svg(out / f"written_bias{bias:g}.svg", [w.strokes for w in written])
   result = {"synthesis": Path(synthesis_dir).name, "reader": Path(reader_dir).name,
             "texts": str(texts) if isinstance(texts, (str, os.PathLike)) else "list",
-            "seed": seed, "retries": retries, "decoder": {"beam": decoder.beam, "lm": decoder.lm is not None},
+            "seed": seed, "retries": retries,
+            "decoder": {"beam": decoder.beam, "lm": decoder.lm is not None},
             "scores": [dataclasses.asdict(s) for s in scores]}
   (out / "legibility.json").write_text(json.dumps(result, indent=1))
   plot(scores, out / "legibility.png",
