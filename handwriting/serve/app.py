@@ -2,7 +2,7 @@
 
   GET  /                  the page (static/index.html; every script and style served from here)
   GET  /api/info          models, shipped styles, alphabet, limits
-  POST /api/write         {text, bias, seed, style | style_data, width, attention}
+  POST /api/write         {text, bias, seed, style | style_data, width, retries, attention}
                           -> NDJSON: {"type": "progress", "done", "total"} lines, then
                              {"type": "page", "svg", "lines": [{text, points, attention?}]}
   POST /api/read/strokes  {strokes: [[[x, y, t], ...], ...], beam, lm} -> {"text"}
@@ -38,7 +38,7 @@ from handwriting import pretrained
 from handwriting.api.page import Page
 from handwriting.api.reader import Reader
 from handwriting.api.style import Style
-from handwriting.api.writer import DEFAULT_BIAS, DEFAULT_WIDTH, Writer
+from handwriting.api.writer import DEFAULT_BIAS, DEFAULT_RETRIES, DEFAULT_WIDTH, Writer
 from handwriting.data.alphabet import UnknownCharacterError
 from handwriting.data.batching import pad_to_power_of_two
 from handwriting.data.report import DataError
@@ -49,6 +49,7 @@ MAX_TEXT = 400  # characters per write request (about ten lines)
 MAX_BODY = 8 * 1024 * 1024  # bytes of any request body
 MAX_IMAGE_PIXELS = 6000 * 6000
 MAX_BEAM = 25
+MAX_RETRIES = 4  # rewrites of a stalled line; each costs up to one more sampling of its chunk
 CHUNK = 4  # lines written per batch: the page shows progress after each
 log = logging.getLogger("handwriting.serve")
 UPLOAD = File(...)  # the scan of /api/read/image, a multipart field named `file`
@@ -61,6 +62,7 @@ class WriteRequest(BaseModel):
   style: str | None = Field(None, max_length=100)  # a shipped style's name
   style_data: dict[str, Any] | None = None  # a style file's JSON (the user's own hand)
   width: int = Field(DEFAULT_WIDTH, ge=10, le=80)
+  retries: int = Field(DEFAULT_RETRIES, ge=0, le=MAX_RETRIES)  # rewrites of a stalled line
   attention: bool = False  # also return the window weights per line
 
 
@@ -145,7 +147,7 @@ def _write_stream(models: Models, request: WriteRequest, lines: list[str],
     chunk = lines[done:done + size]
     with models.locks["writer"]:
       pages = writer.write(pad_to_power_of_two(chunk), bias=request.bias, seed=request.seed + done, style=style,
-                           width=10**6)
+                           width=10**6, retries=request.retries)
     written += [page.lines[0] for page in pages[:len(chunk)]]
     if style is None:
       style = Style.from_page(Page(written[:1]))
@@ -197,10 +199,10 @@ def create_app(models: Models) -> FastAPI:
     return {"writer": models.writer.name, "styles": models.writer.styles,
             "alphabet": models.writer.alphabet, "online_reader": models.online.name,
             "offline_reader": models.offline.name, "lm": models.lm is not None,
-            "defaults": {"bias": DEFAULT_BIAS, "width": DEFAULT_WIDTH},
+            "defaults": {"bias": DEFAULT_BIAS, "width": DEFAULT_WIDTH, "retries": DEFAULT_RETRIES},
             "limits": {"text": MAX_TEXT, "strokes": MAX_STROKES, "points": MAX_POINTS,
                        "image_pixels": MAX_IMAGE_PIXELS, "body_bytes": MAX_BODY,
-                       "beam": MAX_BEAM}}
+                       "beam": MAX_BEAM, "retries": MAX_RETRIES}}
 
   @app.post("/api/write")
   def write(request: WriteRequest) -> StreamingResponse:

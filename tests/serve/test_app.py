@@ -43,6 +43,7 @@ def test_info_names_models_styles_and_limits(client):
   info = client.get("/api/info").json()
   assert info["writer"] == "synthesis-iam-ondb-small" and "style-1" in info["styles"]
   assert info["limits"]["text"] == app_lib.MAX_TEXT and info["defaults"]["bias"] == 1.0
+  assert info["defaults"]["retries"] == 2 and info["limits"]["retries"] == app_lib.MAX_RETRIES
   page = client.get("/")
   assert page.status_code == 200 and "<canvas id=\"pad\"" in page.text
   assert client.get("/static/app.js").status_code == 200
@@ -103,6 +104,7 @@ def test_read_a_scan(client, models):
   ("/api/write", {"text": "hi", "style": "../../etc/passwd"}, 400, "unknown style"),
   ("/api/write", {"text": "hi", "style_data": {"format": "x"}}, 400, "not a style file"),
   ("/api/write", {"text": "hi", "bias": -1}, 422, "bias"),
+  ("/api/write", {"text": "hi", "retries": app_lib.MAX_RETRIES + 1}, 422, "retries"),
   ("/api/write", [1, 2], 422, "body"),
   ("/api/read/strokes", {"strokes": [[[1, 2]]]}, 400, "single dot"),
   ("/api/read/strokes", {"strokes": [[[0, 0], [1, 1]]], "lm": True}, 400, "no language model"),
