@@ -47,21 +47,13 @@ class State(NamedTuple):
   w: Array  # [B, V]
 
 
-def _window(proj_Bx3K: Array, kappa_BxK: Array, onehot_BxUxV: Array, kappa_scale: float
-            ) -> tuple[Array, Array, Array]:
-  """(w_t, phi_t, kappa_t) from layer 1's window projection (eqs 46-51)."""
-  params = win.window_params(proj_Bx3K, kappa_BxK, kappa_scale)
-  phi_BxU = win.phi(params, onehot_BxUxV.shape[1])
-  return win.window(phi_BxU, onehot_BxUxV), phi_BxU, params.kappa_BxK
-
-
 def _forward(clip, kappa_scale, wts: Weights, xproj_TxBx4H: Array, onehot_BxUxV: Array,
              s0: State):
   def body(s: State, xp_Bx4H: Array):
     pre = xp_Bx4H + s.h @ wts.w_h + s.w @ wts.w_in
     h, c = lstm_gates(pre, s.c, wts.w_c, clip)
     proj = h @ wts.w_out + wts.b_out
-    w, phi, kappa = _window(proj, s.kappa, onehot_BxUxV, kappa_scale)
+    w, phi, kappa = win.window_step(proj, s.kappa, onehot_BxUxV, kappa_scale)
     return State(h, c, kappa, w), ((h, w, phi, kappa), (s, pre, proj))
 
   final, (outs, res) = jax.lax.scan(body, s0, xproj_TxBx4H)
@@ -81,7 +73,7 @@ def attention_sweep(clip: float | None, kappa_scale: float, wts: Weights, xproj_
 
 def _sweep_fwd(clip, kappa_scale, wts, xproj_TxBx4H, onehot_BxUxV, s0):
   outs, final, res = _forward(clip, kappa_scale, wts, xproj_TxBx4H, onehot_BxUxV, s0)
-  h_T, w_T, phi_T, _ = outs
+  h_T, _, phi_T, _ = outs
   return (outs, final), (wts, onehot_BxUxV, res, h_T, phi_T)
 
 
@@ -94,7 +86,8 @@ def _sweep_bwd(clip, kappa_scale, saved, cotangents):
     d, dw_c = carry  # d: cotangents of this step's output State
     dh_o, dw_o, dphi_o, dkappa_o, sp, pre, proj = inputs
     # The window: w_t feeds the next step (carry) and layers 2..L (output).
-    window = functools.partial(_window, onehot_BxUxV=onehot_BxUxV, kappa_scale=kappa_scale)
+    window = functools.partial(win.window_step, chars_BxUxV=onehot_BxUxV,
+                               kappa_scale=kappa_scale)
     _, window_vjp = jax.vjp(window, proj, sp.kappa)
     dw = d.w + dw_o
     dproj, dkappa_prev = window_vjp((dw, dphi_o, d.kappa + dkappa_o))

@@ -122,7 +122,7 @@ def write(model: HandwritingNet, spec: ModelSpec, texts: Sequence[str], *, key: 
     s = sample(model, jax.random.fold_in(key, attempt) if attempt else key, spec.start_row(),
                chars=chars, bias=bias, max_steps=cap, prime_ink=prime)
     lines = _split(spec, s, texts, lengths, len(style_chars))
-    out = lines if not out else [o if o.finished else w for o, w in zip(out, lines)]
+    out = lines if attempt == 0 else [o if o.finished else w for o, w in zip(out, lines)]
     if all(w.finished for w in out):
       break
   return out

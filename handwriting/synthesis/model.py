@@ -89,12 +89,6 @@ class HandwritingNet(nnx.Module):
     return NetState(carries, jnp.zeros((batch, self.window_size), dtype),
                     jnp.zeros((batch, self.alphabet_size), dtype))
 
-  def _window_step(self, h1_BxH: Array, kappa_BxK: Array, onehot_BxUxV: Array
-                   ) -> tuple[Array, Array, Array]:
-    params = win.window_params(self.window_out(h1_BxH), kappa_BxK, self.kappa_scale)
-    phi_BxU = win.phi(params, onehot_BxUxV.shape[1])
-    return win.window(phi_BxU, onehot_BxUxV), phi_BxU, params.kappa_BxK
-
   def _outputs(self, hs: list[Array]) -> Array:
     y = self.output(jnp.concatenate(hs, axis=-1))
     return clip_gradient(y, self.output_clip)  # Graves 2013 section 4: outputs clipped to 100
@@ -142,7 +136,8 @@ class HandwritingNet(nnx.Module):
     c1, h = self.cells[0].step(state.carries[0], self.cells[0].project(x_Bx3) + (
       self.window_in(state.w_BxV) if self.has_window else 0.0))
     if self.has_window:
-      w_BxV, phi_BxU, kappa_BxK = self._window_step(h, state.kappa_BxK, onehot_BxUxV)
+      w_BxV, phi_BxU, kappa_BxK = win.window_step(self.window_out(h), state.kappa_BxK,
+                                                  onehot_BxUxV, self.kappa_scale)
     else:
       w_BxV, kappa_BxK = state.w_BxV, state.kappa_BxK
       phi_BxU = jnp.zeros((x_Bx3.shape[0], 0), x_Bx3.dtype)

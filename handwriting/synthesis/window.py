@@ -47,6 +47,14 @@ def window(phi_BxU: Array, chars_BxUxV: Array) -> Array:
   return jnp.einsum("bu,buv->bv", phi_BxU, chars_BxUxV)
 
 
+def window_step(proj_Bx3K: Array, kappa_prev_BxK: Array, chars_BxUxV: Array,
+                kappa_scale: float = 1.0) -> tuple[Array, Array, Array]:
+  """One step of eqs 46-51 from layer 1's window projection: (w_t, phi_t, kappa_t)."""
+  params = window_params(proj_Bx3K, kappa_prev_BxK, kappa_scale)
+  phi_BxU = phi(params, chars_BxUxV.shape[1])
+  return window(phi_BxU, chars_BxUxV), phi_BxU, params.kappa_BxK
+
+
 def text_finished(phi_BxU1: Array, lengths_B: Array) -> Array:
   """Section 5.3 end-of-text: phi at position U+1 exceeds phi at every real character.
 
