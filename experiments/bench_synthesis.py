@@ -2,6 +2,7 @@
 
   python experiments/bench_synthesis.py          # Graves' size: 3 x 400, K=10, M=20, B=32, T=700
   python experiments/bench_synthesis.py --quick  # 3 x 128, B=8, T=200, U=20 (a minute on a CPU)
+  python experiments/bench_synthesis.py --compare-unroll 1   # also the step at another unroll
 
 Prints a table, then as its last line `key=value` pairs (for scripts):
   matmul_flops_s         f32 throughput of one large jitted matmul on this device (FLOP = 2 n^3)
@@ -15,6 +16,11 @@ Prints a table, then as its last line `key=value` pairs (for scripts):
   sample_ms_per_point    `sample(...)` time / steps run (one new point per line per step), batch 1
   sample_ms_per_point_b32  the same at batch 32 (per step, i.e. per point of each line)
   sample_vs_forward_step sampling time per step / forward time per step, both at batch 32
+  scan_unroll            time steps per iteration of the recurrent loops (nn/lstm_sweep.py)
+  with --compare-unroll N, also (timed alternately with the default, same run):
+  train_step_s_unroll_N  the training step with the loops unrolled N steps per iteration
+  train_step_s_alternated  the default step in those same alternated rounds
+  unroll_speedup         train_step_s_unroll_N / train_step_s_alternated
   device                 the first JAX device
 
 Random weights and data: speed does not depend on the values. Sampling uses a text much longer
@@ -37,6 +43,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from handwriting.nn import lstm_sweep
 from handwriting.synthesis import mdn
 from handwriting.synthesis.model import HandwritingNet, count_params
 from handwriting.synthesis.sample import sample
@@ -110,6 +117,13 @@ def build(s: Shape) -> HandwritingNet:
 
 def bench_train(model: HandwritingNet, s: Shape, repeats: int) -> dict[str, float]:
   """Seconds per training step and XLA's FLOP count of it."""
+  run, xla = train_runner(model, s)
+  return {"train_step_s": timed(run, repeats), "xla_flops": xla}
+
+
+def train_runner(model: HandwritingNet, s: Shape) -> tuple[Callable[[], Any], float]:
+  """A closure running one jitted training step (compiled now, with the recurrent loops'
+  unroll as `lstm_sweep.SCAN_UNROLL` is at this call) and XLA's FLOP count of it."""
   graphdef, params, rest = nnx.split(model, nnx.Param, ...)
   tx = make_optimizer(default_optimizer_config())  # graves_rmsprop, Graves 2013 eqs 38-45
 
@@ -138,7 +152,26 @@ def bench_train(model: HandwritingNet, s: Shape, repeats: int) -> dict[str, floa
   def run():
     state[0], state[1], loss = step_jit(state[0], state[1], batch, key)
     return loss
-  return {"train_step_s": timed(run, repeats), "xla_flops": xla}
+  jax.block_until_ready(run())  # compile with this call's unroll: `jit` traces lazily
+  return run, xla
+
+
+def compare_unroll(model: HandwritingNet, s: Shape, other: int, repeats: int
+                   ) -> tuple[float, float]:
+  """(seconds a step at the default unroll, at `other`): the two compiled steps timed in turn,
+  `repeats` rounds, least of each, so that a change of load hits both alike."""
+  default = lstm_sweep.SCAN_UNROLL
+  run_default, _ = train_runner(model, s)
+  lstm_sweep.SCAN_UNROLL = other
+  try:
+    run_other, _ = train_runner(model, s)
+  finally:
+    lstm_sweep.SCAN_UNROLL = default
+  times: dict[str, list[float]] = {"default": [], "other": []}
+  for _ in range(repeats):
+    for name, run in (("default", run_default), ("other", run_other)):
+      times[name].append(timed(run, 1, warmup=0))
+  return min(times["default"]), min(times["other"])
 
 
 def bench_forward(model: HandwritingNet, s: Shape, repeats: int) -> float:
@@ -175,6 +208,10 @@ def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--quick", action="store_true", help="a small shape for a CPU smoke run")
   parser.add_argument("--repeats", type=int, default=3, help="timed runs per measurement")
+  parser.add_argument("--compare-unroll", type=int, default=0, metavar="N",
+                      help=f"also time the training step with the recurrent loops unrolled N "
+                           f"steps per iteration (default {lstm_sweep.SCAN_UNROLL}), in turn "
+                           f"with the default")
   args = parser.parse_args()
   s = QUICK if args.quick else GRAVES
   device = jax.devices()[0]
@@ -190,14 +227,22 @@ def main() -> None:
   fwd_step_s = bench_forward(model, s, args.repeats)
   sample_b1, points_b1 = bench_sample(model, s, 1, args.repeats)
   sample_b32, points_b32 = bench_sample(model, s, SAMPLE_BATCH, args.repeats)
+  if args.compare_unroll:
+    if args.compare_unroll < 1:
+      parser.error("--compare-unroll must be at least 1")
+    base_s, other_s = compare_unroll(model, s, args.compare_unroll, args.repeats)
   achieved = flops / train["train_step_s"]
   r = {
     "matmul_flops_s": peak, "train_step_s": train["train_step_s"], "train_flops": flops,
     "xla_flops": train["xla_flops"], "train_flops_s": achieved, "peak_fraction": achieved / peak,
     "forward_step_ms": 1e3 * fwd_step_s, "sample_ms_per_point": 1e3 * sample_b1,
     "sample_ms_per_point_b32": 1e3 * sample_b32, "sample_vs_forward_step": sample_b32 / fwd_step_s,
-    "sample_points": min(points_b1, points_b32),
+    "sample_points": min(points_b1, points_b32), "scan_unroll": lstm_sweep.SCAN_UNROLL,
   }
+  if args.compare_unroll:
+    r[f"train_step_s_unroll_{args.compare_unroll}"] = other_s
+    r["train_step_s_alternated"] = base_s
+    r["unroll_speedup"] = other_s / base_s
   rows = [
     ("matmul throughput", f"{peak / 1e12:.3f}", f"TFLOP/s (f32, n={n})"),
     ("train step", f"{r['train_step_s']:.4f}", f"s (B={s.batch}, T={s.steps}, U={s.chars})"),
@@ -212,6 +257,11 @@ def main() -> None:
      f"ms/point ({points_b32} points per line)"),
     ("sampling / forward step", f"{r['sample_vs_forward_step']:.2f}", "x (batch 32, target <= 2)"),
   ]
+  if args.compare_unroll:
+    n_other, n_def = args.compare_unroll, lstm_sweep.SCAN_UNROLL
+    rows += [(f"train step, unroll {n_def} / {n_other}", f"{base_s:.4f} / {other_s:.4f}",
+              "s (alternated, least of each)"),
+             (f"unroll {n_def} speedup", f"{other_s / base_s:.2f}", f"x over unroll {n_other}")]
   width = max(len(name) for name, _, _ in rows)
   for name, value, unit in rows:
     print(f"{name:<{width}}  {value:>12}  {unit}")

@@ -26,6 +26,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from handwriting.nn import lstm_sweep
 from handwriting.nn.cells import lstm_gates
 from handwriting.synthesis import window as win
 
@@ -56,7 +57,7 @@ def _forward(clip, kappa_scale, wts: Weights, xproj_TxBx4H: Array, onehot_BxUxV:
     w, phi, kappa = win.window_step(proj, s.kappa, onehot_BxUxV, kappa_scale)
     return State(h, c, kappa, w), ((h, w, phi, kappa), (s, pre, proj))
 
-  final, (outs, res) = jax.lax.scan(body, s0, xproj_TxBx4H)
+  final, (outs, res) = jax.lax.scan(body, s0, xproj_TxBx4H, unroll=lstm_sweep.SCAN_UNROLL)
   return outs, final, res
 
 
@@ -103,7 +104,7 @@ def _sweep_bwd(clip, kappa_scale, saved, cotangents):
   dw_c0 = jnp.zeros_like(wts.w_c) if wts.w_c is not None else None
   (d0, dw_c), (dpre_T, dproj_T, dw_T_total) = jax.lax.scan(
     body, (State(*d_final), dw_c0), (dh_T, dw_T, dphi_T, dkappa_T, s_prev, pre_T, proj_T),
-    reverse=True)
+    reverse=True, unroll=lstm_sweep.SCAN_UNROLL)
   # The weights' gradients, each one contraction over all steps and lines.
   d_wts = Weights(
     w_h=jnp.einsum("tbh,tbg->hg", s_prev.h, dpre_T), w_c=dw_c,

@@ -67,3 +67,32 @@ def test_sweep_under_jit_and_vmap_free_batch_of_one():
   np.testing.assert_allclose(h[:, -1], h_fin, rtol=1e-6)
   ref_h, _ = autodiff_scan(cell, xp, jnp.ones((1, T)), cell.initial_carry(1), False)
   np.testing.assert_allclose(h, ref_h, rtol=1e-6)
+
+
+def test_unrolled_loops_give_the_same_values_and_gradients(monkeypatch):
+  """`SCAN_UNROLL` > 1 (4 steps an iteration over T = 7: a remainder of 3) changes only how the
+  loops are compiled: the outputs and every gradient equal the default's."""
+  from handwriting.nn import lstm_sweep
+  cell = LSTMCell(D, H, peephole=True, clip=0.05, rngs=nnx.Rngs(0))
+  randomize(cell, 5)
+  rng = np.random.default_rng(6)
+  x = jnp.asarray(rng.normal(size=(B, T, D)), jnp.float32)
+  mask = jnp.asarray(np.arange(T)[None, :] < np.asarray([[T], [2], [6]]))
+  w_h = jnp.asarray(rng.normal(size=(B, T, H)), jnp.float32) * 30.0
+
+  def value_and_grads():
+    def loss(params, x):
+      c = nnx.merge(nnx.graphdef(cell), params)
+      h, (h_fin, c_fin) = lstm_scan(c, c.project(x), mask)
+      return jnp.sum(w_h * h) + jnp.sum(h_fin * c_fin)
+    fn = jax.value_and_grad(loss, argnums=(0, 1))
+    # Both loops (forward and the hand-written backward) carry the setting.
+    assert str(jax.make_jaxpr(fn)(nnx.state(cell), x)).count(
+      f"unroll={lstm_sweep.SCAN_UNROLL}") >= 2
+    return jax.jit(fn)(nnx.state(cell), x)
+
+  default = value_and_grads()
+  monkeypatch.setattr(lstm_sweep, "SCAN_UNROLL", 4)
+  unrolled = value_and_grads()
+  for a, b in zip(jax.tree.leaves(unrolled), jax.tree.leaves(default)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)

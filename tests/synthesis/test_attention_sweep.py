@@ -70,3 +70,20 @@ def test_sweep_against_finite_differences_float64():
     wts, xproj, onehot, s0 = inputs(True, jnp.float64, seed=3)
     loss = loss_of(sweep.attention_sweep, None, 1.0, seed=4)
     check_grads(lambda *a: loss(*a), (wts, xproj, onehot, s0), order=1, modes=["rev"])
+
+
+def test_unrolled_loops_give_the_same_values_and_gradients(monkeypatch):
+  """`lstm_sweep.SCAN_UNROLL` also unrolls this sweep's two loops (4 steps an iteration over
+  T = 6: a remainder of 2) without changing a value or a gradient."""
+  from handwriting.nn import lstm_sweep
+  args = inputs(True, seed=4)
+
+  def grad():  # a new function each time: JAX caches a function's traces
+    fn = jax.value_and_grad(loss_of(sweep.attention_sweep, 0.1, 2.0), argnums=(0, 1, 2, 3))
+    assert str(jax.make_jaxpr(fn)(*args)).count(f"unroll={lstm_sweep.SCAN_UNROLL}") >= 2
+    return jax.jit(fn)(*args)
+  default = grad()
+  monkeypatch.setattr(lstm_sweep, "SCAN_UNROLL", 4)
+  unrolled = grad()
+  for a, b in zip(jax.tree.leaves(unrolled), jax.tree.leaves(default)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
