@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from handwriting.nn import gates
 from handwriting.nn.clip import clip_gradient
 from handwriting.nn.lstm_sweep import sweep
 
@@ -156,20 +157,10 @@ def lstm_gates(pre_Bx4H: Array, c_BxH: Array, w_c_3xH: Array | None, clip: float
                ) -> tuple[Array, Array]:
   """The elementwise part of `LSTMCell.step` (eqs 7-11 after the matmuls): (h_t, c_t) from the
   gate pre-activations W_x x_t + W_h h_{t-1} + b [i, f, g, o], c_{t-1} and the peepholes
-  (rows w_ci, w_cf, w_co; None = none), each pre-activation's derivative clipped to `clip`."""
-  pre_i, pre_f, pre_g, pre_o = jnp.split(pre_Bx4H, 4, axis=-1)
-  if w_c_3xH is not None:
-    w_ci, w_cf, w_co = w_c_3xH
-    pre_i = pre_i + w_ci * c_BxH
-    pre_f = pre_f + w_cf * c_BxH
-  i_BxH = jax.nn.sigmoid(clip_gradient(pre_i, clip))
-  f_BxH = jax.nn.sigmoid(clip_gradient(pre_f, clip))
-  g_BxH = jnp.tanh(clip_gradient(pre_g, clip))
-  c_new_BxH = f_BxH * c_BxH + i_BxH * g_BxH
-  if w_c_3xH is not None:
-    pre_o = pre_o + w_co * c_new_BxH  # the output peephole sees the new state c_t (eq. 10)
-  o_BxH = jax.nn.sigmoid(clip_gradient(pre_o, clip))
-  return o_BxH * jnp.tanh(c_new_BxH), c_new_BxH
+  (rows w_ci, w_cf, w_co; None = none), each pre-activation's derivative clipped to `clip`.
+  The arithmetic is nn/gates.py's, shared with the sweeps' hand-written backward loops."""
+  h_BxH, acts = gates.forward(pre_Bx4H, c_BxH, w_c_3xH, clip)
+  return h_BxH, acts.c
 
 
 def lstm_scan(cell: LSTMCell, xproj_BxTx4H: Array, mask_BxT: Array | None = None,

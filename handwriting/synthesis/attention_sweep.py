@@ -11,9 +11,9 @@ each step's cotangents of the two matmul outputs,
   dproj_t of  proj_t = h_t W_out + b_out                         (alpha^, beta^, kappa^)
 and the weight gradients follow after it as single contractions over all steps and lines:
   dW_h = sum h_{t-1}^T dpre_t   dW_in = sum w_{t-1}^T dpre_t   dW_out = sum h_t^T dproj_t.
-The elementwise parts (the LSTM's gates with their derivative clip, `nn.cells.lstm_gates`, and
-the window's eqs 46-51, `synthesis/window.py`) are differentiated step by step with `jax.vjp`,
-so this module writes no derivative of them by hand and uses the same code as the forward.
+The LSTM's gates (with their derivative clip) are nn/gates.py's forward and hand-written
+derivative, shared with nn/lstm_sweep.py; the window's eqs 46-51 (`synthesis/window.py`) are
+differentiated step by step with `jax.vjp`, the same code as the forward.
 
 Tested against `jax.grad` of the plain scan (tests/synthesis/test_attention_sweep.py).
 """
@@ -26,8 +26,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from handwriting.nn import lstm_sweep
-from handwriting.nn.cells import lstm_gates
+from handwriting.nn import gates, lstm_sweep
 from handwriting.synthesis import window as win
 
 Array = jax.Array
@@ -52,10 +51,10 @@ def _forward(clip, kappa_scale, wts: Weights, xproj_TxBx4H: Array, onehot_BxUxV:
              s0: State):
   def body(s: State, xp_Bx4H: Array):
     pre = xp_Bx4H + s.h @ wts.w_h + s.w @ wts.w_in
-    h, c = lstm_gates(pre, s.c, wts.w_c, clip)
+    h, acts = gates.forward(pre, s.c, wts.w_c)
     proj = h @ wts.w_out + wts.b_out
     w, phi, kappa = win.window_step(proj, s.kappa, onehot_BxUxV, kappa_scale)
-    return State(h, c, kappa, w), ((h, w, phi, kappa), (s, pre, proj))
+    return State(h, acts.c, kappa, w), ((h, w, phi, kappa), (s, acts, proj))
 
   final, (outs, res) = jax.lax.scan(body, s0, xproj_TxBx4H, unroll=lstm_sweep.SCAN_UNROLL)
   return outs, final, res
@@ -79,13 +78,13 @@ def _sweep_fwd(clip, kappa_scale, wts, xproj_TxBx4H, onehot_BxUxV, s0):
 
 
 def _sweep_bwd(clip, kappa_scale, saved, cotangents):
-  wts, onehot_BxUxV, (s_prev, pre_T, proj_T), h_T, phi_T = saved
+  wts, onehot_BxUxV, (s_prev, acts_T, proj_T), h_T, phi_T = saved
   (dh_T, dw_T, dphi_T, dkappa_T), d_final = cotangents
   w_hT, w_inT, w_outT = wts.w_h.T, wts.w_in.T, wts.w_out.T
 
-  def body(carry, inputs):
-    d, dw_c = carry  # d: cotangents of this step's output State
-    dh_o, dw_o, dphi_o, dkappa_o, sp, pre, proj = inputs
+  def body(d, inputs):
+    # d: cotangents of this step's output State
+    dh_o, dw_o, dphi_o, dkappa_o, sp, acts, proj = inputs
     # The window: w_t feeds the next step (carry) and layers 2..L (output).
     window = functools.partial(win.window_step, chars_BxUxV=onehot_BxUxV,
                                kappa_scale=kappa_scale)
@@ -94,17 +93,14 @@ def _sweep_bwd(clip, kappa_scale, saved, cotangents):
     dproj, dkappa_prev = window_vjp((dw, dphi_o, d.kappa + dkappa_o))
     # Layer 1's gates: h_t feeds the next step, the outputs and the window projection.
     dh = d.h + dh_o + dproj @ w_outT
-    # Without peepholes w_c is None, an empty tree: its cotangent and sum are None too.
-    _, gates_vjp = jax.vjp(lambda p, c, wc: lstm_gates(p, c, wc, clip), pre, sp.c, wts.w_c)
-    dpre, dc_prev, dwc = gates_vjp((dh, d.c))
-    dw_c = jax.tree.map(jnp.add, dw_c, dwc)
+    dpre, dc_prev = gates.backward(dh, d.c, sp.c, acts, wts.w_c, clip)
     d_prev = State(dpre @ w_hT, dc_prev, dkappa_prev, dpre @ w_inT)
-    return (d_prev, dw_c), (dpre, dproj, dw)
+    return d_prev, (dpre, dproj, dw)
 
-  dw_c0 = jnp.zeros_like(wts.w_c) if wts.w_c is not None else None
-  (d0, dw_c), (dpre_T, dproj_T, dw_T_total) = jax.lax.scan(
-    body, (State(*d_final), dw_c0), (dh_T, dw_T, dphi_T, dkappa_T, s_prev, pre_T, proj_T),
+  d0, (dpre_T, dproj_T, dw_T_total) = jax.lax.scan(
+    body, State(*d_final), (dh_T, dw_T, dphi_T, dkappa_T, s_prev, acts_T, proj_T),
     reverse=True, unroll=lstm_sweep.SCAN_UNROLL)
+  dw_c = gates.peephole_grads(s_prev.c, acts_T.c, dpre_T) if wts.w_c is not None else None
   # The weights' gradients, each one contraction over all steps and lines.
   d_wts = Weights(
     w_h=jnp.einsum("tbh,tbg->hg", s_prev.h, dpre_T), w_c=dw_c,
