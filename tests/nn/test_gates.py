@@ -16,7 +16,7 @@ B, H = 3, 5
 
 def numpy_step(pre, c, w_c):
   """Eqs 7-11 after the matmuls, one activation per gate, float64."""
-  sig = lambda x: 1.0 / (1.0 + np.exp(-x))  # noqa: E731
+  sig = lambda x: 1.0 / (1.0 + np.exp(-x))
   p_i, p_f, p_g, p_o = np.split(pre, 4, axis=-1)
   i = sig(p_i + w_c[0] * c)
   f = sig(p_f + w_c[1] * c)
@@ -66,6 +66,7 @@ def test_backward_equals_autodiff_of_the_plain_formula(peephole, clip):
   dpre_ref, dc_ref = vjp((dh, dc))
   h_ours, acts = gates.forward(pre, c, w_c)
   np.testing.assert_allclose(h_ours, h, rtol=1e-6, atol=1e-6)
+  np.testing.assert_allclose(acts.c, c_new, rtol=1e-6, atol=1e-6)
   dpre, dc_prev = gates.backward(dh, dc, c, acts, w_c, clip)
   np.testing.assert_allclose(dpre, dpre_ref, rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(dc_prev, dc_ref, rtol=1e-5, atol=1e-6)
@@ -83,7 +84,7 @@ def test_forward_marks_the_clip_for_autodiff_and_peephole_grads_sum_over_steps()
   c = jnp.asarray(rng.normal(size=(T, B, H)), jnp.float32)
   w_c = jnp.asarray(rng.normal(size=(3, H)) * 0.5, jnp.float32)
   wts = jnp.asarray(rng.normal(size=(T, B, H)) * 5.0, jnp.float32)
-  loss = lambda step: lambda p, w: jnp.sum(wts * step(p, c, w))  # noqa: E731
+  loss = lambda step: lambda p, w: jnp.sum(wts * step(p, c, w))
   ours = loss(lambda p, k, w: gates.forward(p, k, w, 0.05)[0])
   ref = loss(lambda p, k, w: plain_jax_step(p, k, w, 0.05)[0])
   g_pre, g_wc = jax.grad(ours, argnums=(0, 1))(pre, w_c)
