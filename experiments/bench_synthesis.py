@@ -115,12 +115,6 @@ def build(s: Shape) -> HandwritingNet:
                         alphabet_size=s.alphabet, window_size=s.window, rngs=nnx.Rngs(0))
 
 
-def bench_train(model: HandwritingNet, s: Shape, repeats: int) -> dict[str, float]:
-  """Seconds per training step and XLA's FLOP count of it."""
-  run, xla = train_runner(model, s)
-  return {"train_step_s": timed(run, repeats), "xla_flops": xla}
-
-
 def train_runner(model: HandwritingNet, s: Shape) -> tuple[Callable[[], Any], float]:
   """A closure running one jitted training step (compiled now, with the recurrent loops'
   unroll as `lstm_sweep.SCAN_UNROLL` is at this call) and XLA's FLOP count of it."""
@@ -156,12 +150,12 @@ def train_runner(model: HandwritingNet, s: Shape) -> tuple[Callable[[], Any], fl
   return run, xla
 
 
-def compare_unroll(model: HandwritingNet, s: Shape, other: int, repeats: int
-                   ) -> tuple[float, float]:
-  """(seconds a step at the default unroll, at `other`): the two compiled steps timed in turn,
-  `repeats` rounds, least of each, so that a change of load hits both alike."""
+def compare_unroll(model: HandwritingNet, s: Shape, run_default: Callable[[], Any], other: int,
+                   repeats: int) -> tuple[float, float]:
+  """(seconds a step at the default unroll, at `other`): `run_default` (`train_runner` at the
+  default) and the step compiled here at `other`, timed in turn, `repeats` rounds, least of
+  each, so that a change of load hits both alike."""
   default = lstm_sweep.SCAN_UNROLL
-  run_default, _ = train_runner(model, s)
   lstm_sweep.SCAN_UNROLL = other
   try:
     run_other, _ = train_runner(model, s)
@@ -222,7 +216,8 @@ def main() -> None:
   print(f"device: {device.device_kind} ({jax.default_backend()}), {jax.device_count()} device(s)")
 
   peak = matmul_flops_s(n, max(args.repeats, 5))
-  train = bench_train(model, s, args.repeats)
+  run_train, xla_flops = train_runner(model, s)  # compiled: its first step has run
+  train_step_s = timed(run_train, args.repeats, warmup=0)
   flops = 3.0 * forward_flops(s, s.batch, s.steps)  # forward + backward (~2 x forward)
   fwd_step_s = bench_forward(model, s, args.repeats)
   sample_b1, points_b1 = bench_sample(model, s, 1, args.repeats)
@@ -230,11 +225,11 @@ def main() -> None:
   if args.compare_unroll:
     if args.compare_unroll < 1:
       parser.error("--compare-unroll must be at least 1")
-    base_s, other_s = compare_unroll(model, s, args.compare_unroll, args.repeats)
-  achieved = flops / train["train_step_s"]
+    base_s, other_s = compare_unroll(model, s, run_train, args.compare_unroll, args.repeats)
+  achieved = flops / train_step_s
   r = {
-    "matmul_flops_s": peak, "train_step_s": train["train_step_s"], "train_flops": flops,
-    "xla_flops": train["xla_flops"], "train_flops_s": achieved, "peak_fraction": achieved / peak,
+    "matmul_flops_s": peak, "train_step_s": train_step_s, "train_flops": flops,
+    "xla_flops": xla_flops, "train_flops_s": achieved, "peak_fraction": achieved / peak,
     "forward_step_ms": 1e3 * fwd_step_s, "sample_ms_per_point": 1e3 * sample_b1,
     "sample_ms_per_point_b32": 1e3 * sample_b32, "sample_vs_forward_step": sample_b32 / fwd_step_s,
     "sample_points": min(points_b1, points_b32), "scan_unroll": lstm_sweep.SCAN_UNROLL,
@@ -247,7 +242,7 @@ def main() -> None:
     ("matmul throughput", f"{peak / 1e12:.3f}", f"TFLOP/s (f32, n={n})"),
     ("train step", f"{r['train_step_s']:.4f}", f"s (B={s.batch}, T={s.steps}, U={s.chars})"),
     ("train step FLOPs, analytic", f"{flops / 1e9:.2f}", "GFLOP (matmuls, fwd + 2 x fwd)"),
-    ("train step FLOPs, XLA", f"{train['xla_flops'] / 1e9:.2f}",
+    ("train step FLOPs, XLA", f"{xla_flops / 1e9:.2f}",
      "GFLOP (loop bodies counted once)"),
     ("train throughput", f"{achieved / 1e12:.4f}", "TFLOP/s (analytic)"),
     ("fraction of matmul peak", f"{r['peak_fraction']:.3f}", ""),
