@@ -84,7 +84,7 @@ def test_infeasible_lines_are_reported_and_skipped(prepared, capsys):
 def test_cli_train_evaluate_read(prepared, tmp_path, capsys):
   wd = tmp_path / "rec"
   assert cli.main(["train", "recognizer", "--data", str(prepared), "--workdir", str(wd),
-                   "--preset", "tiny", "--config.num_steps=2"]) == 0
+                   "--preset", "tiny", "--config.num_steps=1"]) == 0
   assert cli.main(["evaluate", "recognizer", "--workdir", str(wd), "--data", str(prepared),
                    "--split", "valid", "--beam", "3", "--lm", str(prepared)]) == 0
   out = capsys.readouterr().out

@@ -74,10 +74,10 @@ def test_metrics_are_per_sequence_and_per_point(prepared):
 def test_cli_train_write_evaluate_and_errors(prepared, tmp_path, capsys):
   wd = tmp_path / "wd"
   base = ["train", "synthesis", "--data", str(prepared), "--workdir", str(wd), "--preset", "tiny",
-          "--config.num_steps=4", "--config.max_points=400"]
+          "--config.num_steps=2", "--config.max_points=400"]
   assert cli.main(base) == 0
   rows = [json.loads(line) for line in (wd / "metrics.jsonl").read_text().splitlines()]
-  assert rows[-1]["split"] == "eval" and rows[-1]["step"] == 4
+  assert rows[-1]["split"] == "eval" and rows[-1]["step"] == 2
   svg = tmp_path / "out.svg"
   assert cli.main(["write", "hello there", "--workdir", str(wd), "-o", str(svg), "--bias", "2",
                    "--plot-attention", str(tmp_path / "att.png"),
