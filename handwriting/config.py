@@ -34,7 +34,8 @@ _RULES: tuple[tuple[str, Callable[[float], bool], tuple[str, ...]], ...] = (
   ("zero or more", lambda v: v >= 0, (
     "log_every", "eval_every", "checkpoint_every", "keep_checkpoints", "eval_max_lines",
     "optimizer.grad_clip_norm", "optimizer.warmup_steps", "optimizer.decay_steps",
-    "model.feature_size", "model.lstm_clip", "model.output_clip")),
+    "model.feature_size", "model.lstm_clip", "model.output_clip", "weight_noise.init_std",
+    "weight_noise.num_sequences")),
   ("at least 1", lambda v: v >= 1, ("pad_growth",)),
   ("in [0, 1)", lambda v: 0 <= v < 1, ("optimizer.momentum", "optimizer.decay", "model.dropout")),
   ("in [0, 1]", lambda v: 0 <= v <= 1, ("optimizer.final_lr_fraction",)),

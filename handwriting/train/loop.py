@@ -41,6 +41,7 @@ from tqdm import tqdm
 from handwriting.config import validate as validate_config
 from handwriting.train import checkpoint as ckpt
 from handwriting.train import distributed, sharding
+from handwriting.train import weight_noise as wn
 from handwriting.train.metrics import (
   RESERVED,
   Averager,
@@ -63,6 +64,9 @@ def _say(line: str) -> None:
 
 # Independent PRNG streams folded into the root key of config.seed.
 STREAM_INIT, STREAM_TRAIN, STREAM_EVAL = 0, 1, 2
+# Folded into a training step's key for its draw of the weights (train/weight_noise.py); the
+# step's own key, which the loss sees, stays what it is without weight noise.
+STREAM_WEIGHT_NOISE = 3
 
 
 def default_train_config() -> ml_collections.ConfigDict:
@@ -84,6 +88,9 @@ def default_train_config() -> ml_collections.ConfigDict:
   # workdir has no checkpoint yet: a rerun resumes from its own. "" = random initialisation.
   cfg.init_from = ""
   cfg.optimizer = default_optimizer_config()  # handwriting.train.optim.make_optimizer fields
+  # Adaptive weight noise (Graves 2011; Graves 2013's best rows), off unless init_std > 0:
+  # handwriting.train.weight_noise.
+  cfg.weight_noise = wn.default_config()
   return cfg
 
 
@@ -93,6 +100,14 @@ class TrainState(NamedTuple):
   params: PyTree  # nnx.Param variables
   opt_state: optax.OptState
   rest: PyTree  # every other model variable (batch stats, nnx.Rngs keys and counts)
+  # log sigma of every parameter under adaptive weight noise (train/weight_noise.py; params are
+  # then the posterior's means); None without weight noise.
+  log_std: PyTree = None
+
+
+def _trainable(params: PyTree, log_std: PyTree) -> PyTree:
+  """What the optimizer updates: the parameters, and their log-sigmas under weight noise."""
+  return params if log_std is None else {"params": params, "log_std": log_std}
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -108,24 +123,43 @@ class TrainResult:
 
 
 def train_step(state: TrainState, batch: Batch, root_key: jax.Array, *, graphdef: nnx.GraphDef,
-               tx: optax.GradientTransformation, loss_fn: LossFn
+               tx: optax.GradientTransformation, loss_fn: LossFn,
+               complexity_weight: float = 0.0
                ) -> tuple[TrainState, dict[str, SumCount], jax.Array]:
-  """One update; returns the new state, the step's (total, count) metrics and a finite flag."""
-  key = jax.random.fold_in(root_key, state.step)
+  """One update; returns the new state, the step's (total, count) metrics and a finite flag.
 
-  def objective(params: PyTree) -> tuple[jax.Array, tuple[Metrics, PyTree]]:
-    model = nnx.merge(graphdef, params, state.rest)
+  Under weight noise (state.log_std set) the loss is evaluated at one draw of the weights and
+  `complexity_weight * L_C` (1 / training sequences) is added to what is minimised; the
+  reported "loss" stays the data term, comparable with runs without noise and with evaluation.
+  """
+  key = jax.random.fold_in(root_key, state.step)
+  noisy = state.log_std is not None
+
+  def objective(trainable: PyTree) -> tuple[jax.Array, tuple[jax.Array, Metrics, PyTree]]:
+    params = trainable["params"] if noisy else trainable
+    weights = (wn.sample(params, trainable["log_std"],
+                         jax.random.fold_in(key, STREAM_WEIGHT_NOISE)) if noisy else params)
+    model = nnx.merge(graphdef, weights, state.rest)
     loss, metrics = loss_fn(model, batch, key)
     _, _, rest = nnx.split(model, nnx.Param, ...)  # variables the forward pass updated
-    return loss, (metrics, nnx.to_pure_dict(rest))
+    total = loss
+    if noisy:
+      complexity = complexity_weight * wn.complexity(params, trainable["log_std"])
+      total = loss + complexity
+      metrics = {**metrics, "complexity": complexity,
+                 "weight_std": wn.mean_std(trainable["log_std"])}
+    return total, (loss, metrics, nnx.to_pure_dict(rest))
 
-  (loss, (metrics, rest)), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+  trainable = _trainable(state.params, state.log_std)
+  (_, (loss, metrics, rest)), grads = jax.value_and_grad(objective, has_aux=True)(trainable)
   grad_norm = optax.tree.norm(grads)
-  updates, opt_state = tx.update(grads, state.opt_state, state.params)
-  params = optax.apply_updates(state.params, updates)
+  updates, opt_state = tx.update(grads, state.opt_state, trainable)
+  trainable = optax.apply_updates(trainable, updates)
+  params, log_std = ((trainable["params"], trainable["log_std"]) if noisy
+                     else (trainable, None))
   sums = as_sums({"loss": loss, "grad_norm": grad_norm, **metrics})
   finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
-  return TrainState(state.step + 1, params, opt_state, rest), sums, finite
+  return TrainState(state.step + 1, params, opt_state, rest, log_std), sums, finite
 
 
 def eval_step(params: PyTree, rest: PyTree, batch: Batch, root_key: jax.Array, index: jax.Array,
@@ -147,13 +181,14 @@ def optimizer_from_json(optimizer_json: str) -> optax.GradientTransformation:
 # steps. It keeps the last few tasks alive (loss_fn is a bound method), hence the small size.
 @functools.lru_cache(maxsize=4)
 def compile_steps(graphdef: nnx.GraphDef, eval_graphdef: nnx.GraphDef,
-                  tx: optax.GradientTransformation, loss_fn: LossFn, mesh: Mesh
-                  ) -> tuple[Callable, Callable]:
+                  tx: optax.GradientTransformation, loss_fn: LossFn, mesh: Mesh,
+                  complexity_weight: float = 0.0) -> tuple[Callable, Callable]:
   """jit both steps, with the state replicated and batches split along axis 0."""
   repl, data = sharding.replicated(mesh), sharding.batch_sharding(mesh)
   # The old state is dead after an update: donating it lets XLA update in place (CPU ignores it).
   donate = (0,) if jax.default_backend() != "cpu" else ()
-  train_fn = jax.jit(functools.partial(train_step, graphdef=graphdef, tx=tx, loss_fn=loss_fn),
+  train_fn = jax.jit(functools.partial(train_step, graphdef=graphdef, tx=tx, loss_fn=loss_fn,
+                                       complexity_weight=complexity_weight),
                      in_shardings=(repl, data, repl), out_shardings=repl, donate_argnums=donate)
   eval_fn = jax.jit(functools.partial(eval_step, graphdef=eval_graphdef, loss_fn=loss_fn),
                     in_shardings=(repl, repl, data, repl, repl), out_shardings=repl)
@@ -209,15 +244,31 @@ def init_state(task: Task, config: ml_collections.ConfigDict, mesh: Mesh
   eval_graphdef = nnx.graphdef(model)
   tx = optimizer_from_json(config.optimizer.to_json_best_effort(sort_keys=True))
   params = nnx.to_pure_dict(params)
-  state = TrainState(jnp.asarray(0, jnp.int32), params, tx.init(params), nnx.to_pure_dict(rest))
+  state = _fresh_state(jnp.asarray(0, jnp.int32), params, nnx.to_pure_dict(rest), tx, config)
   return graphdef, eval_graphdef, tx, sharding.replicate(state, mesh)
+
+
+def _fresh_state(step: jax.Array, params: PyTree, rest: PyTree, tx: optax.GradientTransformation,
+                 config: ml_collections.ConfigDict) -> TrainState:
+  """A state with a fresh optimizer (and, under weight noise, every sigma at init_std)."""
+  std = float(config.get("weight_noise", {}).get("init_std", 0.0) or 0.0)
+  log_std = wn.init_log_std(params, std) if std > 0 else None
+  return TrainState(step, params, tx.init(_trainable(params, log_std)), rest, log_std)
+
+
+def _optimizer_item(state: TrainState) -> dict[str, Any]:
+  """The checkpoint's "optimizer" item: step, optimizer state and, under weight noise, sigmas."""
+  item = {"step": state.step, "opt_state": state.opt_state}
+  if state.log_std is not None:
+    item["log_std"] = state.log_std
+  return item
 
 
 def _resume(manager: Any, state: TrainState, task: Task, config: ml_collections.ConfigDict
             ) -> TrainState:
   """The latest intact checkpoint's state, or `state` when there is none."""
   templates = {"model": {"params": state.params, "rest": state.rest},
-               "optimizer": {"step": state.step, "opt_state": state.opt_state}}
+               "optimizer": _optimizer_item(state)}
   resumed = ckpt.restore_latest(manager, templates, task)
   if resumed is None:
     return state
@@ -230,7 +281,8 @@ def _resume(manager: Any, state: TrainState, task: Task, config: ml_collections.
   _say(f"resuming {task.name} from {manager.directory}/{step} ({meta['data_position']})"
              f"{note}")
   return TrainState(items["optimizer"]["step"], items["model"]["params"],
-                    items["optimizer"]["opt_state"], items["model"]["rest"])
+                    items["optimizer"]["opt_state"], items["model"]["rest"],
+                    items["optimizer"].get("log_std"))
 
 
 def _save(manager: Any, state: TrainState, task: Task, config: ml_collections.ConfigDict,
@@ -239,7 +291,7 @@ def _save(manager: Any, state: TrainState, task: Task, config: ml_collections.Co
   # priority) and writes them in the background, so the next step may donate these buffers.
   step = int(state.step)
   items = {"model": {"params": state.params, "rest": state.rest},
-           "optimizer": {"step": state.step, "opt_state": state.opt_state}}
+           "optimizer": _optimizer_item(state)}
   ckpt.save(manager, step, items, ckpt.make_meta(task, step, config), force=force)
 
 
@@ -344,7 +396,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
   sharding.check_batch_size(config.batch_size, mesh)
   graphdef, eval_graphdef, tx, state = init_state(task, config, mesh)
   root = jax.random.key(config.seed)
-  run = _Run(config, task, mesh, *compile_steps(graphdef, eval_graphdef, tx, task.loss, mesh),
+  run = _Run(config, task, mesh, *compile_steps(graphdef, eval_graphdef, tx, task.loss, mesh,
+                                                _complexity_weight(config, task)),
              train_root=sharding.replicate(jax.random.fold_in(root, STREAM_TRAIN), mesh),
              eval_root=sharding.replicate(jax.random.fold_in(root, STREAM_EVAL), mesh),
              log=MetricsLog(os.path.join(workdir, "metrics.jsonl"),
@@ -356,7 +409,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
   end = int(config.num_steps)
   try:
     if run.manager.latest_step() is None and config.get("init_from", ""):
-      state = _warm_start(state, task, config.init_from, tx, mesh)
+      state = _warm_start(state, task, config.init_from, tx, mesh, config)
     state = _resume(run.manager, state, task, config)
     start = int(state.step)
     run.log.truncate_after(start)
@@ -376,7 +429,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
 
 
 def _warm_start(state: TrainState, task: Task, source: str, tx: optax.GradientTransformation,
-                mesh: Mesh) -> TrainState:
+                mesh: Mesh, config: ml_collections.ConfigDict) -> TrainState:
   """Step-0 state with the parameters of `source`'s latest checkpoint and a fresh optimizer."""
   model, meta = ckpt.restore_model(source, task)  # checks the task and every array's shape
   if hasattr(task, "checkpoint_meta"):
@@ -392,8 +445,27 @@ def _warm_start(state: TrainState, task: Task, source: str, tx: optax.GradientTr
           "from a model trained on data prepared the same way")
   params = nnx.to_pure_dict(nnx.state(model, nnx.Param))
   _say(f"starting from the parameters of {source} (step {meta['step']})")
-  state = TrainState(state.step, params, tx.init(params), state.rest)
+  state = _fresh_state(state.step, params, state.rest, tx, config)
   return sharding.replicate(state, mesh)
+
+
+def _complexity_weight(config: ml_collections.ConfigDict, task: Task) -> float:
+  """1 / N for L_C / N under weight noise (N: config, or the training split's lines, or its
+  points under a per-point objective); 0 without weight noise."""
+  noise = config.get("weight_noise", {})
+  if not float(noise.get("init_std", 0.0) or 0.0) > 0:
+    return 0.0
+  n = int(noise.get("num_sequences", 0) or 0)
+  if n <= 0:
+    train = getattr(task, "train", None)
+    sizes = train["sizes"] if train else []
+    # L_C is spread over the units the loss averages: lines, or points under the synthesis
+    # network's per-point mean (objective "point"; sizes are then pen points per line).
+    n = int(sum(sizes)) if config.get("objective", "sequence") == "point" else len(sizes)
+  if n <= 0:
+    raise ValueError("weight noise needs the number of training sequences: this task has no "
+                     "training split to count; set --config.weight_noise.num_sequences")
+  return 1.0 / n
 
 
 def _best_so_far(manager: Any, metric: str) -> float:
