@@ -36,6 +36,8 @@ def _text(path: Path) -> str | None:
 
 def _shipped_text_files() -> list[Path]:
   files = [p for p in sorted(pretrained.MODELS_DIR.rglob("*")) if p.is_file()]
+  # Unfinished runs kept for a later session to continue (experiments/checkpoints) too.
+  files += [p for p in sorted((EXPERIMENTS / "checkpoints").rglob("*")) if p.is_file()]
   return files + [ROOT / "README.md", EXPERIMENTS / "RESULTS.md"]
 
 
