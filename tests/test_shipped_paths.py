@@ -35,9 +35,9 @@ def _text(path: Path) -> str | None:
 
 
 def _shipped_text_files() -> list[Path]:
-  files = [p for p in sorted(pretrained.MODELS_DIR.rglob("*")) if p.is_file()]
-  # Unfinished runs kept for a later session to continue (experiments/checkpoints) too.
-  files += [p for p in sorted((EXPERIMENTS / "checkpoints").rglob("*")) if p.is_file()]
+  # The shipped models, and the unfinished runs kept for a later session to continue.
+  folders = (pretrained.MODELS_DIR, EXPERIMENTS / "checkpoints")
+  files = [p for folder in folders for p in sorted(folder.rglob("*")) if p.is_file()]
   return files + [ROOT / "README.md", EXPERIMENTS / "RESULTS.md"]
 
 
