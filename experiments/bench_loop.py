@@ -9,7 +9,7 @@ What a user's `handwriting train synthesis` costs beyond the step the benchmarks
 moving it to the devices, the loop's one-step-late finite checks, the metrics log and progress
 lines. Three passes over the same training steps 0..N-1 of the run's own batch order, one process:
 
-  1. warm-up: the loop's compiled `train_step` (train/loop.py `compile_steps`) on every batch of
+  1. warm-up: the loop's compiled `train_step` (train/step.py `compile_steps`) on every batch of
      those steps, so each padding bucket they meet is compiled before anything is timed;
   2. loop: `train_and_evaluate` itself in a fresh workdir for the N steps, with the preset's
      `log_every`; its steps/s are those it writes to metrics.jsonl (training time only, as a
@@ -34,6 +34,7 @@ import jax
 from handwriting.synthesis.configs import PRESETS, get_config
 from handwriting.synthesis.task import SequenceTask
 from handwriting.train import loop, sharding
+from handwriting.train import step as train_step
 
 
 def loop_seconds(metrics_path: str) -> tuple[int, float]:
@@ -74,8 +75,8 @@ def main() -> None:
   config.checkpoint_every = 0  # only at the end, which the loop's steps/s leave out
   task = SequenceTask(config)
   mesh = sharding.make_mesh()
-  graphdef, eval_graphdef, tx, state = loop.init_state(task, config, mesh)
-  train_fn, _ = loop.compile_steps(graphdef, eval_graphdef, tx, task.loss, mesh)
+  graphdef, eval_graphdef, tx, state = train_step.init_state(task, config, mesh)
+  train_fn, _ = train_step.compile_steps(graphdef, eval_graphdef, tx, task.loss, mesh)
   key = sharding.replicate(jax.random.key(0), mesh)
   print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}); preset {preset}, "
         f"batch {config.batch_size}, {steps} steps, log every {config.log_every}")
@@ -92,14 +93,14 @@ def main() -> None:
   jax.block_until_ready(warm)
   print(f"warm-up: {time.perf_counter() - t0:.1f} s ({len(shapes)} step lengths: {shapes})")
 
-  hits = loop.compile_steps.cache_info().hits
+  hits = train_step.compile_steps.cache_info().hits
   workdir = os.path.join(tmp.name, "run")
   loop.train_and_evaluate(config, workdir, task, mesh=mesh)
-  if loop.compile_steps.cache_info().hits == hits:  # the loop compiled its own step: say so
+  if train_step.compile_steps.cache_info().hits == hits:  # the loop compiled its own step: say so
     print("note: the loop did not reuse the warmed-up step; its first window includes compiling")
   loop_steps, loop_s = loop_seconds(os.path.join(workdir, "metrics.jsonl"))
 
-  state = loop.init_state(task, config, mesh)[3]  # the warm-up's may be donated (accelerators)
+  state = train_step.init_state(task, config, mesh)[3]  # the warm-up's may be donated (accelerators)
   t0 = time.perf_counter()
   for batch in batches:
     state, _, _ = train_fn(state, batch, key)

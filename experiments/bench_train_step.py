@@ -4,7 +4,7 @@
   python experiments/bench_train_step.py --quick    # batch 2 of 64 x 256 (a smoke run)
 
 The model is the `small` MDLSTM preset of the shipped reader (recognition/configs.py; `--preset`
-for another) and the step is the shared loop's own jitted `train_step` (train/loop.py
+for another) and the step is the shared loop's own jitted `train_step` (train/step.py
 `compile_steps`: forward, CTC, backward, gradient-norm clip, Adam update), fed random line
 images of one width with random labels of the length of a real line (~60 characters).
 Breakdown, each jitted on its own:
@@ -31,7 +31,8 @@ from flax import nnx
 from handwriting.data.alphabet import Alphabet
 from handwriting.recognition.configs import get_config
 from handwriting.recognition.task import RecognizerSpec, recognition_loss
-from handwriting.train import loop, sharding
+from handwriting.train import sharding
+from handwriting.train import step as steps
 
 WARMUP = 2  # calls before timing: the first compiles, the second settles the caches
 
@@ -75,8 +76,8 @@ def main() -> None:
   config.batch_size = B
   spec = BenchTask(config, Alphabet(CHARS))
   mesh = sharding.make_mesh()
-  graphdef, eval_graphdef, tx, state = loop.init_state(spec, config, mesh)
-  train_fn, _ = loop.compile_steps(graphdef, eval_graphdef, tx, spec.loss, mesh)
+  graphdef, eval_graphdef, tx, state = steps.init_state(spec, config, mesh)
+  train_fn, _ = steps.compile_steps(graphdef, eval_graphdef, tx, spec.loss, mesh)
   batch = sharding.shard_batch(random_batch(spec, B, H, W, L, seed=0), mesh)
   key = jax.random.key(0)
   print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), "
@@ -103,8 +104,8 @@ def main() -> None:
     r["fwd_bwd_s"] = timed(lambda: grad(params, batch), args.repeats, best=args.best,
                            warmup=WARMUP)
     # The loop's own step with a no-op optimizer: the update's share is the difference.
-    no_update, _ = loop.compile_steps(graphdef, eval_graphdef, optax.identity(), spec.loss, mesh)
-    plain = loop.TrainState(state.step, params, optax.identity().init(params), rest)
+    no_update, _ = steps.compile_steps(graphdef, eval_graphdef, optax.identity(), spec.loss, mesh)
+    plain = steps.TrainState(state.step, params, optax.identity().init(params), rest)
     r["no_update_s"] = timed(lambda: no_update(plain, batch, key)[1], args.repeats,
                              best=args.best, warmup=WARMUP)
     r["optimizer_s"] = r["step_s"] - r["no_update_s"]

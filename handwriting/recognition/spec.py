@@ -30,7 +30,7 @@ class RecognizerSpec:
   image_norm: str = "legacy"
 
   name = "recognizer"
-  # A reader may be fine-tuned from one trained with another image normalisation (loop.py).
+  # A reader may be fine-tuned from one trained with another image normalisation (train/resume.py).
   warm_start_may_change = ("image_norm",)
 
   @property

@@ -19,6 +19,7 @@ pass `--coordinator auto`.
 from __future__ import annotations
 
 import jax
+from tqdm import tqdm
 
 _initialized = False
 
@@ -45,3 +46,9 @@ def initialize(coordinator: str, num_processes: int | None = None,
 def is_primary() -> bool:
   """True on the process that logs and prints (process 0; the only one on a single host)."""
   return jax.process_index() == 0
+
+
+def say(line: str) -> None:
+  """A progress line, from the primary process only (the others would repeat it)."""
+  if is_primary():
+    tqdm.write(line)

@@ -120,7 +120,7 @@ class TrainingTask:
 
   @property
   def warm_start_may_change(self) -> tuple[str, ...]:
-    """checkpoint_meta fields a warm start may change (see loop._warm_start)."""
+    """checkpoint_meta fields a warm start may change (see resume.warm_start)."""
     return tuple(getattr(self.spec, "warm_start_may_change", ()))
 
   def train_batch(self, step: int) -> HostBatch:

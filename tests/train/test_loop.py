@@ -266,3 +266,18 @@ def test_config_is_checked_before_anything_runs(tmp_path):
   with pytest.raises(ConfigError, match=r"^config.batch_size must be positive, got 0$"):
     train_and_evaluate(toy_config(batch_size=0), str(tmp_path / "run"), shared_task())
   assert not (tmp_path / "run").exists()
+
+
+def test_a_warmed_up_step_is_the_one_the_loop_runs(tmp_path):
+  # bench_loop.py compiles the step itself before the loop runs; the loop passes the weight-noise
+  # weight explicitly, so equal arguments must hit one cache entry however they are spelled.
+  from handwriting.train import sharding
+  from handwriting.train import step as train_step
+  task, mesh = shared_task(), sharding.make_mesh()
+  graphdef, eval_graphdef, tx, _ = train_step.init_state(task, toy_config(), mesh)
+  warmed = train_step.compile_steps(graphdef, eval_graphdef, tx, task.loss, mesh)
+  hits = train_step.compile_steps.cache_info().hits
+  assert train_step.compile_steps(graphdef, eval_graphdef, tx, task.loss, mesh, 0.0) is warmed
+  assert train_step.compile_steps.cache_info().hits == hits + 1
+  train_and_evaluate(toy_config(num_steps=2), str(tmp_path), task, mesh=mesh)
+  assert train_step.compile_steps.cache_info().hits == hits + 2

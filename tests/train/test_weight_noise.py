@@ -15,13 +15,8 @@ import pytest
 from flax import nnx
 
 from handwriting.train import weight_noise as wn
-from handwriting.train.loop import (
-  STREAM_WEIGHT_NOISE,
-  TrainState,
-  _complexity_weight,
-  train_and_evaluate,
-  train_step,
-)
+from handwriting.train.loop import train_and_evaluate
+from handwriting.train.step import STREAM_WEIGHT_NOISE, TrainState, complexity_weight, train_step
 
 from .toy_task import shared_task, toy_config
 
@@ -161,10 +156,10 @@ def test_weight_noise_needs_a_count_of_training_sequences(tmp_path):
 def test_the_complexity_is_spread_over_the_units_the_loss_averages():
   lines = types.SimpleNamespace(train={"sizes": [10, 20, 30]})
   cfg = toy_config(num_steps=1)
-  assert _complexity_weight(cfg, lines) == 0.0  # off
+  assert complexity_weight(cfg, lines) == 0.0  # off
   cfg.weight_noise.init_std = 0.01
-  assert _complexity_weight(cfg, lines) == 1 / 3  # per-sequence loss: lines
+  assert complexity_weight(cfg, lines) == 1 / 3  # per-sequence loss: lines
   cfg.objective = "point"
-  assert _complexity_weight(cfg, lines) == 1 / 60  # per-point mean: pen points
+  assert complexity_weight(cfg, lines) == 1 / 60  # per-point mean: pen points
   cfg.weight_noise.num_sequences = 8
-  assert _complexity_weight(cfg, lines) == 1 / 8
+  assert complexity_weight(cfg, lines) == 1 / 8
