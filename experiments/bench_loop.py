@@ -34,7 +34,7 @@ import jax
 from handwriting.synthesis.configs import PRESETS, get_config
 from handwriting.synthesis.task import SequenceTask
 from handwriting.train import loop, sharding
-from handwriting.train import step as train_step
+from handwriting.train import step as train_steps
 
 
 def loop_seconds(metrics_path: str) -> tuple[int, float]:
@@ -75,8 +75,8 @@ def main() -> None:
   config.checkpoint_every = 0  # only at the end, which the loop's steps/s leave out
   task = SequenceTask(config)
   mesh = sharding.make_mesh()
-  graphdef, eval_graphdef, tx, state = train_step.init_state(task, config, mesh)
-  train_fn, _ = train_step.compile_steps(graphdef, eval_graphdef, tx, task.loss, mesh)
+  graphdef, eval_graphdef, tx, state = train_steps.init_state(task, config, mesh)
+  train_fn, _ = train_steps.compile_steps(graphdef, eval_graphdef, tx, task.loss, mesh)
   key = sharding.replicate(jax.random.key(0), mesh)
   print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}); preset {preset}, "
         f"batch {config.batch_size}, {steps} steps, log every {config.log_every}")
@@ -93,14 +93,16 @@ def main() -> None:
   jax.block_until_ready(warm)
   print(f"warm-up: {time.perf_counter() - t0:.1f} s ({len(shapes)} step lengths: {shapes})")
 
-  hits = train_step.compile_steps.cache_info().hits
+  hits = train_steps.compile_steps.cache_info().hits
   workdir = os.path.join(tmp.name, "run")
   loop.train_and_evaluate(config, workdir, task, mesh=mesh)
-  if train_step.compile_steps.cache_info().hits == hits:  # the loop compiled its own step: say so
+  # The loop compiled its own step: say so.
+  if train_steps.compile_steps.cache_info().hits == hits:
     print("note: the loop did not reuse the warmed-up step; its first window includes compiling")
   loop_steps, loop_s = loop_seconds(os.path.join(workdir, "metrics.jsonl"))
 
-  state = train_step.init_state(task, config, mesh)[3]  # the warm-up's may be donated (accelerators)
+  # The warm-up's state may have been donated (accelerators): a fresh one.
+  state = train_steps.init_state(task, config, mesh)[3]
   t0 = time.perf_counter()
   for batch in batches:
     state, _, _ = train_fn(state, batch, key)

@@ -32,7 +32,7 @@ from handwriting.data.alphabet import Alphabet
 from handwriting.recognition.configs import get_config
 from handwriting.recognition.task import RecognizerSpec, recognition_loss
 from handwriting.train import sharding
-from handwriting.train import step as steps
+from handwriting.train import step as train_steps
 
 WARMUP = 2  # calls before timing: the first compiles, the second settles the caches
 
@@ -76,8 +76,8 @@ def main() -> None:
   config.batch_size = B
   spec = BenchTask(config, Alphabet(CHARS))
   mesh = sharding.make_mesh()
-  graphdef, eval_graphdef, tx, state = steps.init_state(spec, config, mesh)
-  train_fn, _ = steps.compile_steps(graphdef, eval_graphdef, tx, spec.loss, mesh)
+  graphdef, eval_graphdef, tx, state = train_steps.init_state(spec, config, mesh)
+  train_fn, _ = train_steps.compile_steps(graphdef, eval_graphdef, tx, spec.loss, mesh)
   batch = sharding.shard_batch(random_batch(spec, B, H, W, L, seed=0), mesh)
   key = jax.random.key(0)
   print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), "
@@ -104,8 +104,9 @@ def main() -> None:
     r["fwd_bwd_s"] = timed(lambda: grad(params, batch), args.repeats, best=args.best,
                            warmup=WARMUP)
     # The loop's own step with a no-op optimizer: the update's share is the difference.
-    no_update, _ = steps.compile_steps(graphdef, eval_graphdef, optax.identity(), spec.loss, mesh)
-    plain = steps.TrainState(state.step, params, optax.identity().init(params), rest)
+    no_update, _ = train_steps.compile_steps(graphdef, eval_graphdef, optax.identity(), spec.loss,
+                                             mesh)
+    plain = train_steps.TrainState(state.step, params, optax.identity().init(params), rest)
     r["no_update_s"] = timed(lambda: no_update(plain, batch, key)[1], args.repeats,
                              best=args.best, warmup=WARMUP)
     r["optimizer_s"] = r["step_s"] - r["no_update_s"]

@@ -43,7 +43,14 @@ from handwriting.train import weight_noise as wn
 from handwriting.train.distributed import say
 from handwriting.train.metrics import Averager, MetricsLog, SumCount, host_values
 from handwriting.train.optim import default_optimizer_config
-from handwriting.train.resume import best_so_far, final_eval, resume, save_state, warm_start
+from handwriting.train.resume import (
+  best_so_far,
+  final_eval,
+  model_item,
+  resume,
+  save_state,
+  warm_start,
+)
 from handwriting.train.step import (
   STREAM_EVAL,
   STREAM_TRAIN,
@@ -181,7 +188,7 @@ class _Run:
           bar.set_postfix(loss=f"{train_values['loss']:.4g}")
           if bar.disable:
             say(f"{self.task.name} step {step}/{end}: loss {train_values['loss']:.4g}, "
-                       f"{steps_per_sec:.3g} steps/s")
+                f"{steps_per_sec:.3g} steps/s")
           t_log, n_log = now, 0
         t_pause = time.perf_counter()
         if eval_now:
@@ -206,8 +213,7 @@ class _Run:
       return
     self.best_value = value
     meta = {**ckpt.make_meta(self.task, step, self.config), "eval": values}
-    ckpt.save(self.best, step, {"model": {"params": state.params, "rest": state.rest}}, meta,
-              force=True)
+    ckpt.save(self.best, step, {"model": model_item(state)}, meta, force=True)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.PathLike[str],

@@ -34,20 +34,24 @@ def _config_changes(old: Any, new: Any, prefix: str = "") -> list[str]:
   return [prefix[:-1]] if old != new else []
 
 
-def _optimizer_item(state: TrainState) -> dict[str, Any]:
-  """The checkpoint's "optimizer" item: step, optimizer state and, under weight noise, sigmas."""
-  item = {"step": state.step, "opt_state": state.opt_state}
+def model_item(state: TrainState) -> dict[str, Any]:
+  """The checkpoint's "model" item: all an inference command loads."""
+  return {"params": state.params, "rest": state.rest}
+
+
+def _items(state: TrainState) -> dict[str, Any]:
+  """Both items of a training checkpoint; "optimizer" holds the step, the optimizer state and,
+  under weight noise, the sigmas."""
+  optimizer = {"step": state.step, "opt_state": state.opt_state}
   if state.log_std is not None:
-    item["log_std"] = state.log_std
-  return item
+    optimizer["log_std"] = state.log_std
+  return {"model": model_item(state), "optimizer": optimizer}
 
 
 def resume(manager: Any, state: TrainState, task: Task, config: ml_collections.ConfigDict
-            ) -> TrainState:
+           ) -> TrainState:
   """The latest intact checkpoint's state, or `state` when there is none."""
-  templates = {"model": {"params": state.params, "rest": state.rest},
-               "optimizer": _optimizer_item(state)}
-  resumed = ckpt.restore_latest(manager, templates, task)
+  resumed = ckpt.restore_latest(manager, _items(state), task)
   if resumed is None:
     return state
   step, meta, items, damaged = resumed
@@ -56,25 +60,22 @@ def resume(manager: Any, state: TrainState, task: Task, config: ml_collections.C
   changed = [c for c in _config_changes(meta["config"], json.loads(config.to_json_best_effort()))
              if c != "num_steps"]
   note = f"; config changed since: {', '.join(changed)}" if changed else ""
-  say(f"resuming {task.name} from {manager.directory}/{step} ({meta['data_position']})"
-             f"{note}")
+  say(f"resuming {task.name} from {manager.directory}/{step} ({meta['data_position']}){note}")
   return TrainState(items["optimizer"]["step"], items["model"]["params"],
                     items["optimizer"]["opt_state"], items["model"]["rest"],
                     items["optimizer"].get("log_std"))
 
 
 def save_state(manager: Any, state: TrainState, task: Task, config: ml_collections.ConfigDict,
-          force: bool = False) -> None:
+               force: bool = False) -> None:
   # Orbax copies the arrays to the host before save() returns (its default, SYNCHRONOUS transfer
   # priority) and writes them in the background, so the next step may donate these buffers.
   step = int(state.step)
-  items = {"model": {"params": state.params, "rest": state.rest},
-           "optimizer": _optimizer_item(state)}
-  ckpt.save(manager, step, items, ckpt.make_meta(task, step, config), force=force)
+  ckpt.save(manager, step, _items(state), ckpt.make_meta(task, step, config), force=force)
 
 
 def warm_start(state: TrainState, task: Task, source: str, tx: optax.GradientTransformation,
-                mesh: Mesh, config: ml_collections.ConfigDict) -> TrainState:
+               mesh: Mesh, config: ml_collections.ConfigDict) -> TrainState:
   """Step-0 state with the parameters of `source`'s latest checkpoint and a fresh optimizer."""
   model, meta = ckpt.restore_model(source, task)  # checks the task and every array's shape
   if hasattr(task, "checkpoint_meta"):

@@ -154,7 +154,7 @@ def init_state(task: Task, config: ml_collections.ConfigDict, mesh: Mesh
 
 
 def fresh_state(step: jax.Array, params: PyTree, rest: PyTree, tx: optax.GradientTransformation,
-                 config: ml_collections.ConfigDict) -> TrainState:
+                config: ml_collections.ConfigDict) -> TrainState:
   """A state with a fresh optimizer (and, under weight noise, every sigma at init_std)."""
   std = float(config.get("weight_noise", {}).get("init_std", 0.0) or 0.0)
   log_std = wn.init_log_std(params, std) if std > 0 else None
