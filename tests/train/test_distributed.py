@@ -36,7 +36,8 @@ def _train_args(data, workdir):
 def _run_two(tmp_path, args):
   """The command as 2 processes with a local coordinator; their outputs."""
   port = _free_port()
-  env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""}
+  env = {**os.environ, "JAX_PLATFORMS": "cpu",
+         "XLA_FLAGS": os.environ.get("HANDWRITING_TEST_XLA_FLAGS", "")}
   logs = [tmp_path / f"process{i}.log" for i in range(2)]
   procs = []
   for i, log in enumerate(logs):
