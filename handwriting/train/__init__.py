@@ -7,10 +7,10 @@ model spec, an input pipeline and a loss) and calls
 
 from handwriting.train.checkpoint import CheckpointError, read_checkpoint_meta, restore_model
 from handwriting.train.loop import (
-                                    NonFiniteLossError,
-                                    TrainResult,
-                                    default_train_config,
-                                    train_and_evaluate,
+  NonFiniteLossError,
+  TrainResult,
+  default_train_config,
+  train_and_evaluate,
 )
 from handwriting.train.metrics import read_metrics
 from handwriting.train.task import Task, TrainingTask
