@@ -14,6 +14,7 @@ from PIL import Image
 
 from handwriting.recognition.metrics import char_errors
 from handwriting.serve import app as app_lib
+from tests.serve.conftest import WRITER
 
 
 def _events(response) -> list[dict]:
@@ -41,7 +42,7 @@ def written(client) -> list[dict]:
 
 def test_info_names_models_styles_and_limits(client):
   info = client.get("/api/info").json()
-  assert info["writer"] == "synthesis-iam-ondb-medium" and "style-1" in info["styles"]
+  assert info["writer"] == WRITER and "style-1" in info["styles"]
   assert info["limits"]["text"] == app_lib.MAX_TEXT and info["defaults"]["bias"] == 1.0
   assert info["defaults"]["retries"] == 2 and info["limits"]["retries"] == app_lib.MAX_RETRIES
   page = client.get("/")

@@ -7,6 +7,7 @@ Needs /usr/bin/chromium and /usr/bin/chromedriver (Debian's chromium and chromiu
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import socket
@@ -109,7 +110,7 @@ def _draw(driver, models, text: str) -> None:
       stroke = screen[start:i + 1][::2].tolist() + [screen[i].tolist()]
       chain = ActionChains(driver, duration=0)
       chain.move_to_element_with_offset(pad, *stroke[0]).click_and_hold()
-      for (x0, y0), (x1, y1) in zip(stroke, stroke[1:]):
+      for (x0, y0), (x1, y1) in itertools.pairwise(stroke):
         chain.move_by_offset(x1 - x0, y1 - y0)
       chain.release().perform()
       start = i + 1
