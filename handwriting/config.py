@@ -37,7 +37,8 @@ _RULES: tuple[tuple[str, Callable[[float], bool], tuple[str, ...]], ...] = (
     "model.feature_size", "model.lstm_clip", "model.output_clip", "weight_noise.init_std",
     "weight_noise.num_sequences")),
   ("at least 1", lambda v: v >= 1, ("pad_growth",)),
-  ("in [0, 1)", lambda v: 0 <= v < 1, ("optimizer.momentum", "optimizer.decay", "model.dropout")),
+  ("in [0, 1)", lambda v: 0 <= v < 1, (
+    "optimizer.momentum", "optimizer.decay", "model.dropout", "ema_decay")),
   ("in [0, 1]", lambda v: 0 <= v <= 1, ("optimizer.final_lr_fraction",)),
 )
 _MISSING = object()

@@ -57,6 +57,7 @@ from handwriting.train.step import (
   TrainState,
   compile_steps,
   complexity_weight,
+  eval_params,
   init_state,
 )
 from handwriting.train.task import Task
@@ -84,6 +85,11 @@ def default_train_config() -> ml_collections.ConfigDict:
   # Adaptive weight noise (Graves 2011; Graves 2013's best rows), off unless init_std > 0:
   # handwriting.train.weight_noise.
   cfg.weight_noise = wn.default_config()
+  # Exponential moving average of the parameters (Polyak averaging), updated after every step
+  # with decay min(ema_decay, (1 + step) / (10 + step)) (train/step.py); evaluation, the best
+  # copy and the checkpoints' model item (what inference loads) then use the average. It
+  # smooths the noise of small batches at a constant rate. 0 = off; e.g. 0.999.
+  cfg.ema_decay = 0.0
   return cfg
 
 
@@ -96,13 +102,13 @@ class TrainResult:
   step: int  # updates done when the call returned
   train: dict[str, float]  # metrics of the last checked train step
   eval: dict[str, float]  # final evaluation ({} when stopped early or the task has no eval set)
-  model: nnx.Module  # the trained model (as constructed, i.e. in train mode)
+  model: nnx.Module  # the trained model (in train mode; with config.ema_decay, the average)
 
 
 def evaluate(eval_fn: Callable, state: TrainState, task: Task, mesh: Mesh,
              root_key: jax.Array) -> dict[str, float]:
   """Metrics over the whole eval set: sum(total) / sum(count) across its batches."""
-  sums = [eval_fn(state.params, state.rest, sharding.shard_batch(batch, mesh), root_key, i)
+  sums = [eval_fn(eval_params(state), state.rest, sharding.shard_batch(batch, mesh), root_key, i)
           for i, batch in enumerate(task.eval_batches())]
   averager = Averager()
   for s in sums:  # fetched after dispatching every batch, so the device never waits on the host
@@ -231,7 +237,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
   graphdef, eval_graphdef, tx, state = init_state(task, config, mesh)
   root = jax.random.key(config.seed)
   run = _Run(config, task, mesh, *compile_steps(graphdef, eval_graphdef, tx, task.loss, mesh,
-                                                complexity_weight(config, task)),
+                                                complexity_weight(config, task),
+                                                float(config.get("ema_decay", 0.0) or 0.0)),
              train_root=sharding.replicate(jax.random.fold_in(root, STREAM_TRAIN), mesh),
              eval_root=sharding.replicate(jax.random.fold_in(root, STREAM_EVAL), mesh),
              log=MetricsLog(os.path.join(workdir, "metrics.jsonl"),
@@ -258,5 +265,5 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     eval_values = final_eval(run.log.path, end)
   elif int(state.step) < end:  # stopped early: no final evaluation
     eval_values = {}
-  model = nnx.merge(graphdef, state.params, state.rest)
+  model = nnx.merge(graphdef, eval_params(state), state.rest)
   return TrainResult(int(state.step), train_values, eval_values, model)

@@ -4,6 +4,12 @@ The files themselves (atomic writes, integrity checks, damaged steps set aside) 
 train/checkpoint.py's; this module maps a `TrainState` onto its items: "model" (parameters and
 other variables, all an inference command needs) and "optimizer" (step, optimizer state and,
 under weight noise, the log-sigmas).
+
+With a moving average of the parameters (config.ema_decay > 0) the model item holds the average,
+which is what the run is evaluated with, so every inference command uses it unchanged; the
+parameters the optimizer updates go into the optimizer item. A run can be resumed with the
+average turned on (it starts at the restored parameters) or off (the run goes on from the
+optimizer's parameters).
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ import math
 import os
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import ml_collections
 import optax
 from flax import nnx
@@ -22,7 +30,7 @@ from handwriting.train import checkpoint as ckpt
 from handwriting.train import sharding
 from handwriting.train.distributed import say
 from handwriting.train.metrics import RESERVED, read_metrics
-from handwriting.train.step import TrainState, fresh_state
+from handwriting.train.step import TrainState, eval_params, fresh_state, uses_ema
 from handwriting.train.task import Task
 
 
@@ -35,23 +43,41 @@ def _config_changes(old: Any, new: Any, prefix: str = "") -> list[str]:
 
 
 def model_item(state: TrainState) -> dict[str, Any]:
-  """The checkpoint's "model" item: all an inference command loads."""
-  return {"params": state.params, "rest": state.rest}
+  """The checkpoint's "model" item: all an inference command loads (with a moving average, the
+  average)."""
+  return {"params": eval_params(state), "rest": state.rest}
 
 
 def _items(state: TrainState) -> dict[str, Any]:
-  """Both items of a training checkpoint; "optimizer" holds the step, the optimizer state and,
-  under weight noise, the sigmas."""
+  """Both items of a training checkpoint; "optimizer" holds the step, the optimizer state,
+  under weight noise the sigmas, and with a moving average the optimizer's own parameters."""
   optimizer = {"step": state.step, "opt_state": state.opt_state}
   if state.log_std is not None:
     optimizer["log_std"] = state.log_std
+  if state.ema is not None:
+    optimizer["params"] = state.params
   return {"model": model_item(state), "optimizer": optimizer}
+
+
+def _saved_with_ema(manager: Any, state: TrainState) -> bool:
+  """Whether the newest checkpoint keeps a moving average (read from its config; this run's
+  setting when its metadata cannot be read, which restoring then reports)."""
+  try:
+    config = ckpt.read_meta(manager, manager.latest_step())["config"]
+  except (ckpt.CheckpointError, OSError, ValueError, KeyError, TypeError):
+    return state.ema is not None
+  return uses_ema(ml_collections.ConfigDict(config))
 
 
 def resume(manager: Any, state: TrainState, task: Task, config: ml_collections.ConfigDict
            ) -> TrainState:
   """The latest intact checkpoint's state, or `state` when there is none."""
-  resumed = ckpt.restore_latest(manager, _items(state), task)
+  if not manager.all_steps():
+    return state
+  saved_ema = _saved_with_ema(manager, state)
+  # The checkpoint's own layout (with or without the average), whatever this run's setting.
+  template = state._replace(ema=state.params if saved_ema else None)
+  resumed = ckpt.restore_latest(manager, _items(template), task)
   if resumed is None:
     return state
   step, meta, items, damaged = resumed
@@ -60,10 +86,17 @@ def resume(manager: Any, state: TrainState, task: Task, config: ml_collections.C
   changed = [c for c in _config_changes(meta["config"], json.loads(config.to_json_best_effort()))
              if c != "num_steps"]
   note = f"; config changed since: {', '.join(changed)}" if changed else ""
+  params = items["optimizer"]["params"] if saved_ema else items["model"]["params"]
+  ema = None
+  if state.ema is not None:  # this run keeps an average: the saved one, or a fresh one
+    ema = items["model"]["params"] if saved_ema else jax.tree.map(jnp.array, params)
+    if not saved_ema:
+      note += "; the moving average of the parameters starts at the restored ones"
+  elif saved_ema:
+    note += "; the moving average is dropped: training goes on from the optimizer's parameters"
   say(f"resuming {task.name} from {manager.directory}/{step} ({meta['data_position']}){note}")
-  return TrainState(items["optimizer"]["step"], items["model"]["params"],
-                    items["optimizer"]["opt_state"], items["model"]["rest"],
-                    items["optimizer"].get("log_std"))
+  return TrainState(items["optimizer"]["step"], params, items["optimizer"]["opt_state"],
+                    items["model"]["rest"], items["optimizer"].get("log_std"), ema)
 
 
 def save_state(manager: Any, state: TrainState, task: Task, config: ml_collections.ConfigDict,

@@ -45,6 +45,24 @@ class TrainState(NamedTuple):
   # log sigma of every parameter under adaptive weight noise (train/weight_noise.py; params are
   # then the posterior's means); None without weight noise.
   log_std: PyTree = None
+  # Exponential moving average of params (config.ema_decay > 0), what evaluation, the best copy
+  # and the checkpoints' model item use; None when off.
+  ema: PyTree = None
+
+
+def eval_params(state: TrainState) -> PyTree:
+  """The parameters a run is evaluated and used with: the moving average when it keeps one."""
+  return state.params if state.ema is None else state.ema
+
+
+def ema_update(ema: PyTree, params: PyTree, step: jax.Array, ema_decay: float) -> PyTree:
+  """ema <- d ema + (1 - d) params after update number `step` + 1 (0-based `step`), with
+  d = min(ema_decay, (1 + step) / (10 + step)) (TensorFlow's ExponentialMovingAverage with
+  num_updates): early in a run the average spans about its last tenth of the steps instead of
+  lagging behind at the initial parameters for 1 / (1 - ema_decay) steps."""
+  t = step.astype(jnp.float32)
+  decay = jnp.minimum(jnp.float32(ema_decay), (1.0 + t) / (10.0 + t))
+  return jax.tree.map(lambda e, p: (decay * e + (1.0 - decay) * p).astype(e.dtype), ema, params)
 
 
 def _trainable(params: PyTree, log_std: PyTree) -> PyTree:
@@ -54,9 +72,12 @@ def _trainable(params: PyTree, log_std: PyTree) -> PyTree:
 
 def train_step(state: TrainState, batch: Batch, root_key: jax.Array, *, graphdef: nnx.GraphDef,
                tx: optax.GradientTransformation, loss_fn: LossFn,
-               complexity_weight: float = 0.0
+               complexity_weight: float = 0.0, ema_decay: float = 0.0
                ) -> tuple[TrainState, dict[str, SumCount], jax.Array]:
   """One update; returns the new state, the step's (total, count) metrics and a finite flag.
+
+  When the state keeps a moving average (state.ema set), it is updated with the new parameters
+  (`ema_update`, decay `ema_decay`).
 
   Under weight noise (state.log_std set) the loss is evaluated at one draw of the weights and
   `complexity_weight * L_C` (1 / training sequences) is added to what is minimised; the
@@ -87,9 +108,11 @@ def train_step(state: TrainState, batch: Batch, root_key: jax.Array, *, graphdef
   trainable = optax.apply_updates(trainable, updates)
   params, log_std = ((trainable["params"], trainable["log_std"]) if noisy
                      else (trainable, None))
+  ema = (None if state.ema is None
+         else ema_update(state.ema, params, state.step, ema_decay))
   sums = as_sums({"loss": loss, "grad_norm": grad_norm, **metrics})
   finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
-  return TrainState(state.step + 1, params, opt_state, rest, log_std), sums, finite
+  return TrainState(state.step + 1, params, opt_state, rest, log_std, ema), sums, finite
 
 
 def eval_step(params: PyTree, rest: PyTree, batch: Batch, root_key: jax.Array, index: jax.Array,
@@ -109,7 +132,8 @@ def optimizer_from_json(optimizer_json: str) -> optax.GradientTransformation:
 
 def compile_steps(graphdef: nnx.GraphDef, eval_graphdef: nnx.GraphDef,
                   tx: optax.GradientTransformation, loss_fn: LossFn, mesh: Mesh,
-                  complexity_weight: float = 0.0) -> tuple[Callable, Callable]:
+                  complexity_weight: float = 0.0, ema_decay: float = 0.0
+                  ) -> tuple[Callable, Callable]:
   """jit both steps, with the state replicated and batches split along axis 0.
 
   Cached: repeated runs of one task in one process (tests, sweeps over seeds, a benchmark's
@@ -117,19 +141,21 @@ def compile_steps(graphdef: nnx.GraphDef, eval_graphdef: nnx.GraphDef,
   so that a call with the default weight and one naming it hit the same cache entry
   (functools.lru_cache keys `f(a)` and `f(a, 0.0)` apart).
   """
-  return _compile_steps(graphdef, eval_graphdef, tx, loss_fn, mesh, float(complexity_weight))
+  return _compile_steps(graphdef, eval_graphdef, tx, loss_fn, mesh, float(complexity_weight),
+                        float(ema_decay))
 
 
 # It keeps the last few tasks alive (loss_fn is a bound method), hence the small size.
 @functools.lru_cache(maxsize=4)
 def _compile_steps(graphdef: nnx.GraphDef, eval_graphdef: nnx.GraphDef,
                    tx: optax.GradientTransformation, loss_fn: LossFn, mesh: Mesh,
-                   complexity_weight: float) -> tuple[Callable, Callable]:
+                   complexity_weight: float, ema_decay: float) -> tuple[Callable, Callable]:
   repl, data = sharding.replicated(mesh), sharding.batch_sharding(mesh)
   # The old state is dead after an update: donating it lets XLA update in place (CPU ignores it).
   donate = (0,) if jax.default_backend() != "cpu" else ()
   train_fn = jax.jit(functools.partial(train_step, graphdef=graphdef, tx=tx, loss_fn=loss_fn,
-                                       complexity_weight=complexity_weight),
+                                       complexity_weight=complexity_weight,
+                                       ema_decay=ema_decay),
                      in_shardings=(repl, data, repl), out_shardings=repl, donate_argnums=donate)
   eval_fn = jax.jit(functools.partial(eval_step, graphdef=eval_graphdef, loss_fn=loss_fn),
                     in_shardings=(repl, repl, data, repl, repl), out_shardings=repl)
@@ -155,10 +181,16 @@ def init_state(task: Task, config: ml_collections.ConfigDict, mesh: Mesh
 
 def fresh_state(step: jax.Array, params: PyTree, rest: PyTree, tx: optax.GradientTransformation,
                 config: ml_collections.ConfigDict) -> TrainState:
-  """A state with a fresh optimizer (and, under weight noise, every sigma at init_std)."""
+  """A state with a fresh optimizer (under weight noise, every sigma at init_std; with a moving
+  average, the average at these parameters)."""
   std = float(config.get("weight_noise", {}).get("init_std", 0.0) or 0.0)
   log_std = wn.init_log_std(params, std) if std > 0 else None
-  return TrainState(step, params, tx.init(_trainable(params, log_std)), rest, log_std)
+  ema = jax.tree.map(jnp.array, params) if uses_ema(config) else None  # a copy, not an alias
+  return TrainState(step, params, tx.init(_trainable(params, log_std)), rest, log_std, ema)
+
+
+def uses_ema(config: ml_collections.ConfigDict) -> bool:
+  return float(config.get("ema_decay", 0.0) or 0.0) > 0
 
 
 def complexity_weight(config: ml_collections.ConfigDict, task: Task) -> float:
