@@ -87,8 +87,9 @@ def default_train_config() -> ml_collections.ConfigDict:
   cfg.weight_noise = wn.default_config()
   # Exponential moving average of the parameters (Polyak averaging), updated after every step
   # with decay min(ema_decay, (1 + step) / (10 + step)) (train/step.py); evaluation, the best
-  # copy and the checkpoints' model item (what inference loads) then use the average. It
-  # smooths the noise of small batches at a constant rate. 0 = off; e.g. 0.999.
+  # copy and the checkpoints' model item (what inference loads) then use the average, and each
+  # evaluation also logs the optimizer's own parameters' metrics as "<metric>_raw" (twice the
+  # evaluation time). It smooths the noise of small batches at a constant rate. 0 = off.
   cfg.ema_decay = 0.0
   return cfg
 
@@ -106,9 +107,11 @@ class TrainResult:
 
 
 def evaluate(eval_fn: Callable, state: TrainState, task: Task, mesh: Mesh,
-             root_key: jax.Array) -> dict[str, float]:
-  """Metrics over the whole eval set: sum(total) / sum(count) across its batches."""
-  sums = [eval_fn(eval_params(state), state.rest, sharding.shard_batch(batch, mesh), root_key, i)
+             root_key: jax.Array, params: Any = None) -> dict[str, float]:
+  """Metrics over the whole eval set: sum(total) / sum(count) across its batches, of `params`
+  (default: the run's, the moving average when it keeps one)."""
+  params = eval_params(state) if params is None else params
+  sums = [eval_fn(params, state.rest, sharding.shard_batch(batch, mesh), root_key, i)
           for i, batch in enumerate(task.eval_batches())]
   averager = Averager()
   for s in sums:  # fetched after dispatching every batch, so the device never waits on the host
@@ -206,6 +209,11 @@ class _Run:
 
   def evaluate(self, state: TrainState, step: int) -> dict[str, float]:
     values = evaluate(self.eval_fn, state, self.task, self.mesh, self.eval_root)
+    if values and state.ema is not None:
+      # What the average gains is measured, not assumed: the optimizer's own parameters too,
+      # as "<metric>_raw" (best_metric still reads the average's).
+      raw = evaluate(self.eval_fn, state, self.task, self.mesh, self.eval_root, state.params)
+      values = {**values, **{f"{k}_raw": v for k, v in raw.items()}}
     if values:
       self.log.write(step, "eval", values)
       say(f"step {step} eval: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items()))

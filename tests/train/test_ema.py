@@ -73,6 +73,12 @@ def test_the_average_is_the_hand_recursion_and_what_is_evaluated_and_saved(raw, 
   err = np.concatenate([np.asarray((saved(b["x"]) - b["y"]) ** 2) for b in task.eval_batches()])
   (logged,) = read_metrics(f"{workdir}/metrics.jsonl", "eval")
   np.testing.assert_allclose(logged["mse"], err.mean(), rtol=1e-5)
+  # The optimizer's own parameters are evaluated beside it ("_raw"): those are p_k.
+  graphdef, params, rest = nnx.split(saved, nnx.Param, ...)
+  plain = nnx.merge(graphdef, jax.tree.unflatten(jax.tree.structure(params), raw[STEPS]), rest)
+  err = np.concatenate([np.asarray((plain(b["x"]) - b["y"]) ** 2) for b in task.eval_batches()])
+  np.testing.assert_allclose(logged["mse_raw"], err.mean(), rtol=1e-5)
+  assert logged["mse_raw"] != logged["mse"]
 
 
 def test_exact_resume_keeps_the_average(tmp_path):
