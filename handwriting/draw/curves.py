@@ -27,11 +27,16 @@ def plot_curves(metrics_path: str | os.PathLike[str], path: str | os.PathLike[st
   if keys is None:
     source = evals or train
     keys = [k for k in source[-1] if k not in RESERVED and k != "steps_per_sec"]
+    # A run with a moving average also evaluates the optimizer's own parameters (<key>_raw):
+    # drawn in the panel of <key>, not in one of their own.
+    keys = [k for k in keys if not (k.endswith("_raw") and k[:-4] in keys)]
   fig, axes = plt.subplots(len(keys), 1, figsize=(8, 2.6 * len(keys)), sharex=True,
                            squeeze=False)
   for ax, key in zip(axes[:, 0], keys):
-    for rows, style, label in ((train, "-", "train"), (evals, "o-", "eval")):
-      pts = [(e["step"], e[key]) for e in rows if key in e]
+    for rows, name, style, label in ((train, key, "-", "train"), (evals, key, "o-", "eval"),
+                                     (evals, f"{key}_raw", "x--",
+                                      "eval, optimizer's parameters")):
+      pts = [(e["step"], e[name]) for e in rows if name in e]
       if pts:
         ax.plot(*zip(*pts), style, lw=1, ms=3, label=label)
     ax.set_ylabel(key)

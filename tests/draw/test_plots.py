@@ -61,5 +61,9 @@ def test_training_curves_from_a_metrics_log(tmp_path):
   png = tmp_path / "curve.png"
   assert plot_curves(log, png) == ["loss", "nll"]  # every eval metric, one panel each
   assert Image.open(png).size[1] > Image.open(png).size[0] / 2
+  # A moving average's run also logs the optimizer's parameters (<metric>_raw): same panels.
+  with log.open("a") as f:
+    f.write("\n" + json.dumps({**rows[-1], "step": 19, "loss_raw": 0.3, "nll_raw": -4.0}))
+  assert plot_curves(log, tmp_path / "curve_ema.png") == ["loss", "nll"]
   with pytest.raises(DataError, match="no metrics file"):
     plot_curves(tmp_path / "missing.jsonl", png)

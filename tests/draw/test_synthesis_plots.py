@@ -89,7 +89,7 @@ def test_normalised_inputs_are_mapped_back_to_raw_units():
   ink_n[:, :2] = (INK[:, :2] - mean) / std
   y_hat_n = _y_hat(pi_hat, (mu1 - mean[0]) / std[0], (mu2 - mean[1]) / std[1], s1 / std[0],
                    s2 / std[1], rho)
-  grid, extent = density_grid(y_hat_n, ink_n, 50, extent=EXTENT, normalisation=(mean, std))
+  grid, _ = density_grid(y_hat_n, ink_n, 50, extent=EXTENT, normalisation=(mean, std))
   raw, _ = density_grid(_y_hat(*PARAMS), INK, 50, extent=EXTENT)
   np.testing.assert_allclose(grid, raw, rtol=1e-3, atol=1e-7)
 
