@@ -57,6 +57,7 @@ from handwriting.train.step import (
   TrainState,
   compile_steps,
   complexity_weight,
+  ema_decay_of,
   eval_params,
   init_state,
 )
@@ -246,7 +247,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
   root = jax.random.key(config.seed)
   run = _Run(config, task, mesh, *compile_steps(graphdef, eval_graphdef, tx, task.loss, mesh,
                                                 complexity_weight(config, task),
-                                                float(config.get("ema_decay", 0.0) or 0.0)),
+                                                ema_decay_of(config)),
              train_root=sharding.replicate(jax.random.fold_in(root, STREAM_TRAIN), mesh),
              eval_root=sharding.replicate(jax.random.fold_in(root, STREAM_EVAL), mesh),
              log=MetricsLog(os.path.join(workdir, "metrics.jsonl"),

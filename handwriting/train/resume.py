@@ -19,8 +19,6 @@ import math
 import os
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import ml_collections
 import optax
 from flax import nnx
@@ -30,7 +28,13 @@ from handwriting.train import checkpoint as ckpt
 from handwriting.train import sharding
 from handwriting.train.distributed import say
 from handwriting.train.metrics import RESERVED, read_metrics
-from handwriting.train.step import TrainState, eval_params, fresh_state, uses_ema
+from handwriting.train.step import (
+  TrainState,
+  eval_params,
+  fresh_state,
+  start_average,
+  uses_ema,
+)
 from handwriting.train.task import Task
 
 
@@ -89,7 +93,7 @@ def resume(manager: Any, state: TrainState, task: Task, config: ml_collections.C
   params = items["optimizer"]["params"] if saved_ema else items["model"]["params"]
   ema = None
   if state.ema is not None:  # this run keeps an average: the saved one, or a fresh one
-    ema = items["model"]["params"] if saved_ema else jax.tree.map(jnp.array, params)
+    ema = items["model"]["params"] if saved_ema else start_average(params)
     if not saved_ema:
       note += "; the moving average of the parameters starts at the restored ones"
   elif saved_ema:

@@ -185,12 +185,22 @@ def fresh_state(step: jax.Array, params: PyTree, rest: PyTree, tx: optax.Gradien
   average, the average at these parameters)."""
   std = float(config.get("weight_noise", {}).get("init_std", 0.0) or 0.0)
   log_std = wn.init_log_std(params, std) if std > 0 else None
-  ema = jax.tree.map(jnp.array, params) if uses_ema(config) else None  # a copy, not an alias
+  ema = start_average(params) if uses_ema(config) else None
   return TrainState(step, params, tx.init(_trainable(params, log_std)), rest, log_std, ema)
 
 
+def start_average(params: PyTree) -> PyTree:
+  """A moving average that starts at `params`: a copy, not an alias of their buffers."""
+  return jax.tree.map(jnp.array, params)
+
+
+def ema_decay_of(config: ml_collections.ConfigDict) -> float:
+  """config.ema_decay; 0 (off) when unset, as in the configs of runs from before the option."""
+  return float(config.get("ema_decay", 0.0) or 0.0)
+
+
 def uses_ema(config: ml_collections.ConfigDict) -> bool:
-  return float(config.get("ema_decay", 0.0) or 0.0) > 0
+  return ema_decay_of(config) > 0
 
 
 def complexity_weight(config: ml_collections.ConfigDict, task: Task) -> float:
