@@ -38,7 +38,7 @@ class BiasScore:
   cer: float  # total character edits / total reference characters (as papers report CER)
   wer: float
   lines: int
-  finished: float  # fraction of lines whose end of text was detected before the step cap
+  finished: float  # fraction of lines whose end of text was detected (no stall, not cut at the cap)
   seconds: float  # writing + reading time of all lines at this bias
   examples: list[tuple[str, str]]  # (text, what the reader read), first few lines
 

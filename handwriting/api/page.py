@@ -53,7 +53,7 @@ def points_to_offsets(points_Nx3: np.ndarray) -> np.ndarray:
 class Line:
   """One written line: its text, points [N, 3] (see the module docstring), the attention
   weights phi [N-1, U+1] of each step over the text's characters (last column: past the end),
-  and whether end-of-text was detected before the step cap."""
+  and whether end-of-text was detected before the step cap without a stall."""
 
   text: str
   points: np.ndarray

@@ -31,9 +31,11 @@ from handwriting.train.checkpoint import restore_model
 # "Legibility"), and still varied in shape at 1.
 DEFAULT_BIAS = 1.0
 DEFAULT_WIDTH = inference.DEFAULT_WIDTH
-# A line whose window stalls (end of text never detected before the step cap) is written again
-# with fresh noise this many times: a stalled line scribbles one letter to the cap.
-DEFAULT_RETRIES = 2
+# A line whose window stalls (no new character for synthesis/sample.py's STALL_STEPS, or end of
+# text not detected before the step cap) is written again with fresh noise this many times. With
+# the shipped medium writer, 13 % of first tries stall at bias 1 and 26 % at bias 2; after 2
+# retries 0 % and 3 %, after 4 none (experiments/stall_rate.py, 90 lines; RESULTS.md "Stalls").
+DEFAULT_RETRIES = 4
 STYLES_DIR = "styles"  # shipped styles of a model: <workdir>/styles/<name>.json
 
 
@@ -121,8 +123,8 @@ class Writer:
     """One page per text (a single str is one text); each text is wrapped into lines of at
     most `width` characters and all lines of all texts are written in one batch, in one style
     (`style`: a Style, a shipped style's name or a style file; None: the network's own).
-    A line that hits the step cap is rewritten up to `retries` times (inference.write); if it
-    never finishes, its Line says so (`finished` False)."""
+    A line whose window stalls or that hits the step cap is rewritten up to `retries` times
+    (inference.write); if it never finishes, its Line says so (`finished` False)."""
     if self.kind != "synthesis":
       raise ValueError(f"{self.name} is a prediction network: it cannot write given text "
                        "(use sample)")

@@ -9,7 +9,7 @@ import sys
 EXIT_OK, EXIT_SKIPPED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEFAULT_BIAS = 1.0  # = api/writer.py DEFAULT_BIAS (kept here so --help needs no JAX import)
 DEFAULT_WIDTH = 40
-DEFAULT_RETRIES = 2  # = api/writer.py DEFAULT_RETRIES
+DEFAULT_RETRIES = 4  # = api/writer.py DEFAULT_RETRIES
 
 
 class Help(argparse.ArgumentDefaultsHelpFormatter):

@@ -50,7 +50,7 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
   g.add_argument("--seed", type=int, default=0, help="sampling seed (the same for every bias)")
   g.add_argument("--out", default="legibility", help="folder for the table, plot and samples")
   g.add_argument("--retries", type=int, default=0,
-                 help="rewrite a line that hit the step cap up to this many times (0: score "
+                 help="rewrite a line whose window stalled up to this many times (0: score "
                       "the network's first try)")
   add_decoder_args(g)
 

@@ -20,8 +20,8 @@ def add_write(sub: argparse._SubParsersAction) -> None:
                       "= neater")
   p.add_argument("--seed", type=int, default=0, help="sampling seed")
   p.add_argument("--retries", type=int, default=DEFAULT_RETRIES,
-                 help="rewrite a line whose window stalled (it hit the step cap) up to this "
-                      "many times with fresh noise")
+                 help="rewrite a line whose window stalled (no new character for 300 steps, "
+                      "or the step cap) up to this many times with fresh noise")
   p.add_argument("--width", type=int, default=DEFAULT_WIDTH,
                  help="characters per line when wrapping")
   p.add_argument("--style", help="prime with a style: a shipped style's name (listed by "
@@ -90,8 +90,9 @@ def write(args: argparse.Namespace) -> None:
   _write_plots(writer, page, args)
   for line in page.lines:
     if not line.finished:
-      print(f"warning: {line.text!r} hit the step cap before the window passed its end "
-            f"(in {1 + args.retries} tries); try another --seed or a higher --bias")
+      print(f"warning: {line.text!r}: the window stalled before the end of the text "
+            f"(in {1 + args.retries} tries); try another --seed, a lower --bias or more "
+            "--retries")
   if args.save_style:
     from handwriting.api.style import Style
     Style.from_page(page).save(args.save_style)

@@ -24,7 +24,7 @@ from handwriting.data.prepared import Prepared
 from handwriting.synthesis.input_pipeline import LineRules, input_pipeline
 from handwriting.synthesis.loss import sequence_loss
 from handwriting.synthesis.model import HandwritingNet
-from handwriting.synthesis.sample import Samples, sample
+from handwriting.synthesis.sample import STALL_STEPS, Samples, sample
 from handwriting.synthesis.spec import ModelSpec
 from handwriting.train.checkpoint import CheckpointError, read_checkpoint_meta, restore_model
 
@@ -75,7 +75,7 @@ class Written:
   strokes: list[np.ndarray]
   ink_Nx3: np.ndarray  # normalised offsets, the network's own units (row 0 = start row)
   phi_NxU: np.ndarray  # window weights per step over the line's characters (+1 past the end)
-  finished: bool  # end-of-text detected before the step cap
+  finished: bool  # end-of-text detected before the step cap, with no stall (sample.py)
 
 
 def raw_offsets(spec: ModelSpec, ink_Nx3: np.ndarray) -> np.ndarray:
@@ -98,13 +98,15 @@ def encode(alphabet: Alphabet, texts: Sequence[str]) -> list[np.ndarray]:
 
 def write(model: HandwritingNet, spec: ModelSpec, texts: Sequence[str], *, key: jax.Array,
           bias: float = 0.0, style: tuple[np.ndarray, str] | None = None,
-          max_steps: int | None = None, retries: int = 0) -> list[Written]:
+          max_steps: int | None = None, retries: int = 0,
+          stall_steps: int | None = STALL_STEPS) -> list[Written]:
   """Writes each text as one line, all in one batch. `style` = (normalised ink [P, 3], its
   text) primes the network (section 5.5): the window reads style text + text and the inputs are
   clamped to the style strokes, which are then cut off the result.
 
-  `retries`: a line whose end of text was not detected before the step cap (its window stalled
-  on a character, writing it over and over) is written again with fresh noise, up to this many
+  A line is unfinished when its window stalled (no new character for `stall_steps` steps, see
+  sample.STALL_STEPS; the line is cut there) or its end of text was not detected before the
+  step cap. `retries`: an unfinished line is written again with fresh noise, up to this many
   times; the batch is sampled whole again (same shapes: no new compilation) and only unfinished
   lines take the new draw. 0 returns what the network wrote first (what legibility scores)."""
   if retries < 0:
@@ -120,7 +122,7 @@ def write(model: HandwritingNet, spec: ModelSpec, texts: Sequence[str], *, key: 
   out: list[Written] = []
   for attempt in range(retries + 1):
     s = sample(model, jax.random.fold_in(key, attempt) if attempt else key, spec.start_row(),
-               chars=chars, bias=bias, max_steps=cap, prime_ink=prime)
+               chars=chars, bias=bias, max_steps=cap, prime_ink=prime, stall_steps=stall_steps)
     lines = _split(spec, s, texts, lengths, len(style_chars))
     out = lines if attempt == 0 else [o if o.finished else w for o, w in zip(out, lines)]
     if all(w.finished for w in out):
@@ -133,7 +135,8 @@ def _split(spec: ModelSpec, s: Samples, texts: Sequence[str], lengths: Sequence[
   """Cuts each line out of the batch. Unprimed, a line is rows 0 .. n-1. Primed, the style rows
   (0 .. P-1) are dropped and the line starts at the first generated point, moved to the origin:
   its offset is the jump away from the style's last point, not part of the written text."""
-  ink, mask, phi = (np.asarray(a) for a in (s.ink_BxNx3, s.mask_BxN, s.phi_BxNxU))
+  ink, mask, phi, stalled = (np.asarray(a) for a in (s.ink_BxNx3, s.mask_BxN, s.phi_BxNxU,
+                                                      s.stalled_B))
   out = []
   for b, text in enumerate(texts):
     n = int(mask[b].sum())
@@ -144,7 +147,7 @@ def _split(spec: ModelSpec, s: Samples, texts: Sequence[str], lengths: Sequence[
     # characters and the past-the-end position.
     out.append(Written(text, to_strokes(spec, line), line,
                        phi[b, first:n - 1, style_len:lengths[b] + 1],
-                       finished=n < ink.shape[1]))
+                       finished=n < ink.shape[1] and not stalled[b]))
   return out
 
 

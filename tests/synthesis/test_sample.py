@@ -82,10 +82,11 @@ def test_padded_shapes_change_no_result_and_share_one_compilation():
   chars = np.zeros((2, 6), np.int32)
   chars[0, :3], chars[1, :5] = texts
   graphdef, params = nnx.split(model)
-  ink, mask, phi = sample_lib._run(
+  ink, mask, phi, _ = sample_lib._run(
     graphdef, params, key, jnp.asarray(np.stack([prime[0]] * 2)), jnp.asarray(chars),
     jnp.asarray([3, 5], jnp.int32), jnp.asarray(np.stack([prime] * 2)),
-    jnp.asarray([7, 7], jnp.int32), jnp.float32(0.5), jnp.int32(40), 40)
+    jnp.asarray([7, 7], jnp.int32), jnp.float32(0.5), jnp.int32(40),
+    jnp.int32(sample_lib.STALL_STEPS), 40)
   np.testing.assert_allclose(np.asarray(s.ink_BxNx3), np.asarray(ink), atol=1e-5)
   np.testing.assert_array_equal(np.asarray(s.mask_BxN), np.asarray(mask))
   np.testing.assert_allclose(np.asarray(s.phi_BxNxU)[:, :, :6], np.asarray(phi), atol=1e-5)
@@ -94,3 +95,42 @@ def test_padded_shapes_change_no_result_and_share_one_compilation():
   sample(model, key, START, chars=[np.array([1, 2, 3, 4])] * 2, max_steps=50,
          prime_ink=prime[:5])  # other lengths, the same buckets: no new compilation
   assert sample_lib._run._cache_size() == before
+
+
+@pytest.fixture(scope="module")
+def stuck():
+  """A window that never moves: kappa's increments exp(-30) ~ 0, so phi's most-weighted position
+  stays the first character at every step (a stalled line)."""
+  model = HandwritingNet(num_layers=2, hidden_size=8, num_mixtures=3, alphabet_size=6,
+                         window_size=2, rngs=nnx.Rngs(0))
+  model.window_out.kernel[...] = jnp.zeros_like(model.window_out.kernel[...])
+  K = model.window_out.bias[...].shape[0] // 3
+  model.window_out.bias[...] = jnp.zeros_like(model.window_out.bias[...]).at[2 * K:].set(-30.0)
+  return model
+
+
+def test_a_stalled_window_stops_its_line_after_stall_steps(stuck, net):
+  texts = [np.array([1, 2, 3, 4, 5])] * 2
+  s = sample(stuck, jax.random.key(0), START, chars=texts, max_steps=60, stall_steps=7)
+  # Step 0 sets the furthest position; steps 1..7 do not pass it: stopped at step t = 7, so the
+  # line has rows 0..8, like end-of-text at the same step.
+  np.testing.assert_array_equal(np.asarray(s.mask_BxN).sum(1), [9, 9])
+  np.testing.assert_array_equal(np.asarray(s.stalled_B), [True, True])
+  off = sample(stuck, jax.random.key(0), START, chars=texts, max_steps=60, stall_steps=None)
+  np.testing.assert_array_equal(np.asarray(off.mask_BxN).sum(1), [60, 60])  # to the cap
+  assert not np.asarray(off.stalled_B).any()
+  np.testing.assert_array_equal(np.asarray(off.ink_BxNx3)[:, :9], np.asarray(s.ink_BxNx3)[:, :9])
+  # A window that reaches a new character every step never stalls, even at stall_steps=1.
+  moving = sample(net, jax.random.key(0), START, chars=texts, max_steps=60, stall_steps=1)
+  np.testing.assert_array_equal(np.asarray(moving.mask_BxN).sum(1), [7, 7])
+  assert not np.asarray(moving.stalled_B).any()
+  with pytest.raises(ValueError, match="stall_steps"):
+    sample(net, jax.random.key(0), START, chars=texts, stall_steps=0)
+
+
+def test_no_stall_is_counted_while_the_input_is_clamped_to_a_prime(stuck):
+  prime = np.zeros((12, 3), np.float32)
+  s = sample(stuck, jax.random.key(3), START, chars=[np.array([1, 2, 3])], max_steps=60,
+             prime_ink=prime, stall_steps=4)
+  # Clamped while t + 1 < 12 (t = 0..10); the count is 1 at t = 11 and 4 at t = 14: rows 0..15.
+  assert int(np.asarray(s.mask_BxN).sum()) == 16 and bool(np.asarray(s.stalled_B)[0])

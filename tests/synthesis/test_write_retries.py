@@ -1,5 +1,5 @@
-"""`inference.write(..., retries=N)`: a line that hit the step cap (its window stalled) is written
-again with fresh noise; finished lines keep their first draw, and the CLI and API agree on the
+"""`inference.write(..., retries=N)`: a line whose window stalled (cut by stall detection, or at the
+step cap) is written again with fresh noise; finished lines keep their first draw, and the CLI and API agree on the
 default."""
 
 import jax
@@ -73,3 +73,24 @@ def test_cli_and_api_defaults_agree():
   assert _common.DEFAULT_RETRIES == api_writer.DEFAULT_RETRIES
   assert _common.DEFAULT_BIAS == api_writer.DEFAULT_BIAS
   assert _common.DEFAULT_WIDTH == api_writer.DEFAULT_WIDTH
+
+
+def test_a_stalled_line_is_cut_unfinished_and_rewritten(tiny, monkeypatch):
+  # The real sampler with a window that cannot move (kappa's increments exp(-30)): every draw
+  # stalls, so each is cut after stall_steps and counts as unfinished, well before the cap.
+  model, spec = tiny
+  stuck = nnx.clone(model)
+  K = stuck.window_out.bias[...].shape[0] // 3
+  stuck.window_out.kernel[...] = stuck.window_out.kernel[...] * 0.0
+  stuck.window_out.bias[...] = stuck.window_out.bias[...].at[2 * K:].set(-30.0)
+  calls = []
+  real = inference.sample
+  monkeypatch.setattr(inference, "sample", lambda *a, **kw: calls.append(kw) or real(*a, **kw))
+  out = inference.write(stuck, spec, ["abc", "cab"], key=jax.random.key(1), max_steps=200,
+                        retries=2, stall_steps=6)
+  assert [w.finished for w in out] == [False, False] and len(calls) == 3
+  assert [len(w.ink_Nx3) for w in out] == [8, 8]  # rows 0..7: stopped at step 6
+  assert all(kw["stall_steps"] == 6 for kw in calls)
+  free = inference.write(stuck, spec, ["abc"], key=jax.random.key(1), max_steps=200,
+                         stall_steps=None)
+  assert not free[0].finished and len(free[0].ink_Nx3) == 200  # without detection: the cap
