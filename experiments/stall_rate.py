@@ -24,17 +24,20 @@ import jax
 
 from handwriting import Writer
 from handwriting.synthesis import inference
+from handwriting.synthesis.model import HandwritingNet
+from handwriting.synthesis.spec import ModelSpec
 
 TEXTS = Path(__file__).parent / "data" / "legibility_texts.txt"
 
 
-def unfinished(writer: Writer, texts: list[str], bias: float, seeds: int, retries: int,
-               stall_steps: int | None) -> tuple[float, float]:
-  """(share of lines unfinished, seconds) over `seeds` batches of `texts`."""
+def unfinished(model: HandwritingNet, spec: ModelSpec, texts: list[str], bias: float,
+               seeds: int, retries: int, stall_steps: int | None,
+               max_steps: int | None = None) -> tuple[float, float]:
+  """(share of lines unfinished, seconds) over `seeds` batches of `texts` (one per seed)."""
   left, start = 0, time.perf_counter()
   for seed in range(seeds):
-    out = inference.write(writer.model, writer.spec, texts, key=jax.random.key(seed), bias=bias,
-                          retries=retries, stall_steps=stall_steps)
+    out = inference.write(model, spec, texts, key=jax.random.key(seed), bias=bias,
+                          retries=retries, stall_steps=stall_steps, max_steps=max_steps)
     left += sum(not w.finished for w in out)
   return left / (seeds * len(texts)), time.perf_counter() - start
 
@@ -57,7 +60,8 @@ def main() -> None:
     cells = [f"{bias:g}"]
     for retries, stall in [(0, None), (0, inference.STALL_STEPS)] + [
         (r, inference.STALL_STEPS) for r in args.retries]:
-      share, seconds = unfinished(writer, texts, bias, args.seeds, retries, stall)
+      share, seconds = unfinished(writer.model, writer.spec, texts, bias, args.seeds, retries,
+                                  stall)
       cells.append(f"{100 * share:.1f} % ({seconds:.1f} s)")
     print("| " + " | ".join(cells) + " |", flush=True)
 
