@@ -108,7 +108,9 @@ def write(model: HandwritingNet, spec: ModelSpec, texts: Sequence[str], *, key: 
   sample.STALL_STEPS; the line is cut there) or its end of text was not detected before the
   step cap. `retries`: an unfinished line is written again with fresh noise, up to this many
   times; the batch is sampled whole again (same shapes: no new compilation) and only unfinished
-  lines take the new draw. 0 returns what the network wrote first (what legibility scores)."""
+  lines take the new draw: the first that finishes, else the one whose window got furthest into
+  its text (the earliest of equals). 0 returns what the network wrote first (what legibility
+  scores)."""
   if retries < 0:
     raise ValueError(f"retries must be >= 0, not {retries}")
   if not model.has_window:
@@ -124,10 +126,23 @@ def write(model: HandwritingNet, spec: ModelSpec, texts: Sequence[str], *, key: 
     s = sample(model, jax.random.fold_in(key, attempt) if attempt else key, spec.start_row(),
                chars=chars, bias=bias, max_steps=cap, prime_ink=prime, stall_steps=stall_steps)
     lines = _split(spec, s, texts, lengths, len(style_chars))
-    out = lines if attempt == 0 else [o if o.finished else w for o, w in zip(out, lines)]
+    out = lines if attempt == 0 else [_better(o, w) for o, w in zip(out, lines)]
     if all(w.finished for w in out):
       break
   return out
+
+
+def _reach(w: Written) -> int:
+  """The furthest position of the text the window's weight ever peaked at (0 = the first
+  character, len(text) = past the end)."""
+  return int(w.phi_NxU.argmax(-1).max()) if w.phi_NxU.size else -1
+
+
+def _better(kept: Written, new: Written) -> Written:
+  """The draw of a line to keep after a retry: a finished one, else the one that got further."""
+  if kept.finished or new.finished:
+    return kept if kept.finished else new
+  return new if _reach(new) > _reach(kept) else kept
 
 
 def _split(spec: ModelSpec, s: Samples, texts: Sequence[str], lengths: Sequence[int],

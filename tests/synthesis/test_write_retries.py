@@ -94,3 +94,23 @@ def test_a_stalled_line_is_cut_unfinished_and_rewritten(tiny, monkeypatch):
   free = inference.write(stuck, spec, ["abc"], key=jax.random.key(1), max_steps=200,
                          stall_steps=None)
   assert not free[0].finished and len(free[0].ink_Nx3) == 200  # without detection: the cap
+
+
+def test_a_line_that_never_finishes_keeps_the_draw_that_got_furthest(tiny, monkeypatch):
+  # Every draw is cut at the cap; the window's weight peaks at character 1, then 3, then 2 of
+  # "cab ba" in the three calls: the second call's draw is kept.
+  model, spec = tiny
+  real, inks = inference.sample, []
+
+  def fake(model, key, start, **kw):
+    s = real(model, key, start, **kw)
+    phi = np.zeros(np.shape(s.phi_BxNxU), np.float32)
+    phi[0, :, 0] = 1.0
+    phi[0, 5, [1, 3, 2][len(inks)]] = 2.0
+    inks.append(np.asarray(s.ink_BxNx3)[0])
+    return s._replace(mask_BxN=np.ones(np.shape(s.mask_BxN), np.float32), phi_BxNxU=phi)
+  monkeypatch.setattr(inference, "sample", fake)
+  out, = inference.write(model, spec, ["cab ba"], key=jax.random.key(2), max_steps=CAP, retries=2)
+  assert not out.finished and len(inks) == 3
+  np.testing.assert_array_equal(out.ink_Nx3[1:], inks[1][1:CAP])
+  assert not np.array_equal(inks[1][1:CAP], inks[0][1:CAP])
