@@ -137,20 +137,21 @@ def _write_stream(models: Models, request: WriteRequest, lines: list[str],
                   style: Style | None) -> Iterator[bytes]:
   """Writes the lines in chunks, all in one style, yielding progress and then the page.
 
-  Without a style the first line is written alone in the network's own hand and primes the
-  rest, so a page of several lines keeps one consistent style."""
+  Without a style the lines are written one at a time in the network's own hand until one
+  finishes (its window reached the end of its text), and that line primes the rest, so a page of
+  several lines keeps one consistent style, never that of a line that stalled."""
   writer, done, written = models.writer, 0, []
   total = len(lines)
   yield (json.dumps({"type": "progress", "done": 0, "total": total}) + "\n").encode()
   while done < total:
-    size = 1 if (style is None and not written) else min(CHUNK, total - done)
+    size = 1 if style is None else min(CHUNK, total - done)
     chunk = lines[done:done + size]
     with models.locks["writer"]:
       pages = writer.write(pad_to_power_of_two(chunk), bias=request.bias, seed=request.seed + done, style=style,
                            width=10**6, retries=request.retries)
     written += [page.lines[0] for page in pages[:len(chunk)]]
-    if style is None:
-      style = Style.from_page(Page(written[:1]))
+    if style is None and written[-1].finished:
+      style = Style.from_page(Page(written[-1:]))
     done += len(chunk)
     yield (json.dumps({"type": "progress", "done": done, "total": total}) + "\n").encode()
   page = Page(written)

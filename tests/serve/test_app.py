@@ -75,6 +75,24 @@ def test_several_lines_keep_the_first_lines_style(client, models, written):
   np.testing.assert_allclose(np.array(page["lines"][1]["points"]), second.strokes[0], atol=0.02)
 
 
+def test_a_line_that_stalled_primes_nothing(client, models, monkeypatch):
+  # Line 1 comes back unfinished: line 2 is written alone, unprimed, and, finished, primes line 3.
+  real, styles = models.writer.write, []
+
+  def write(texts, **kw):
+    styles.append(kw.get("style"))
+    pages = real(texts, **kw)
+    if len(styles) == 1:
+      pages[0].lines[0].finished = False
+    return pages
+  monkeypatch.setattr(models.writer, "write", write)
+  events = _events(client.post("/api/write", json={"text": "one line\nsecond\nthird one",
+                                                   "width": 12, "seed": 1}))
+  assert [line["finished"] for line in events[-1]["lines"]] == [False, True, True]
+  assert styles[0] is None and styles[1] is None and len(styles) == 3
+  assert styles[2].text == "second"
+
+
 def test_read_a_drawing_and_make_a_style_of_it(client, written):
   line = written[-1]["lines"][0]
   strokes = _to_screen(line["points"])
