@@ -127,6 +127,22 @@ def test_type_a_text_and_see_it_written(browser):
   _shot(browser, "written")
 
 
+def test_a_line_that_never_finished_is_named(browser, models, monkeypatch):
+  real = models.writer.write
+
+  def write(texts, **kw):  # the server's writer, with its first line reported stalled
+    pages = real(texts, **kw)
+    pages[0].lines[0].finished = False
+    return pages
+  monkeypatch.setattr(models.writer, "write", write)
+  _write(browser, "a stalled line")
+  note = browser.find_element(By.ID, "write-note").text
+  assert 'Line 1 ("a stalled line") did not reach the end' in note, note
+  monkeypatch.setattr(models.writer, "write", real)
+  _write(browser, "a finished line")
+  assert browser.find_element(By.ID, "write-note").text == ""
+
+
 def test_draw_a_line_and_have_it_read(browser, models):
   _draw(browser, models, "simple words")
   browser.find_element(By.ID, "read").click()

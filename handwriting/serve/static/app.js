@@ -54,6 +54,7 @@ function styleRequest() {
 
 async function write() {
   $("write-error").textContent = "";
+  $("write-note").textContent = "";
   $("write").disabled = true;
   const progress = $("write-progress");
   progress.hidden = false;
@@ -102,6 +103,11 @@ function showPage(page) {
   svgLink.href = URL.createObjectURL(blob);
   svgLink.hidden = false;
   $("download-png").hidden = false;
+  // A line whose window stalled in every try (the server's retries) ends before its text does.
+  const stalled = page.lines.map((line, i) => [line, i + 1]).filter(([line]) => !line.finished);
+  $("write-note").textContent = stalled.length === 0 ? "" :
+    stalled.map(([line, n]) => `Line ${n} ("${line.text}")`).join(", ") +
+    ` did not reach the end of its text: try another seed or a lower bias.`;
   drawAttention(page);
 }
 
