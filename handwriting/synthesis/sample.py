@@ -32,7 +32,7 @@ CHARS_BUCKET, PRIME_BUCKET, STEPS_BUCKET = 16, 64, 256
 
 # A line stalls when its window's most-weighted position has not moved past its furthest so far
 # for this many steps: the network is drawing in place (tiny strokes or one character over and
-# over) and seldom recovers. Teacher-forced on the 544 carved IAM-OnDB validation lines, the
+# over) and seldom recovers. Teacher-forced on the 529 carved IAM-OnDB validation lines, the
 # longest such dwell of any real line is 165 steps for synthesis-iam-ondb-medium and 198 for
 # -small (median 38-39, about 21 points a character); 300 leaves half as much again. A stalled
 # line is stopped there and marked so (`write` rewrites it) instead of running to the step cap.
