@@ -203,6 +203,22 @@ def test_cli_write_png_styles_and_errors(tmp_path, capsys):
   assert "style-1" in capsys.readouterr().out
 
 
+def test_cli_write_warns_of_a_line_that_never_finished(tmp_path, capsys, monkeypatch):
+  from handwriting.api import writer as writer_lib
+  real, seen = writer_lib.Writer.write, []
+
+  def write(self, texts, **kw):  # the real lines, the first reported stalled in every try
+    seen.append(kw["retries"])
+    pages = real(self, texts, **kw)
+    pages[0].lines[0].finished = False
+    return pages
+  monkeypatch.setattr(writer_lib.Writer, "write", write)
+  assert cli.main(["write", "hi", "-o", str(tmp_path / "w.svg"), "--retries", "3"]) == 0
+  out = capsys.readouterr().out
+  assert seen == [3] and "'hi': the window stalled before the end of the text (in 4 tries)" in out
+  assert "a lower --bias" in out
+
+
 def test_cli_help_shows_defaults_and_own_options(capsys):
   assert cli.main(["write", "--help"]) == 0
   out = capsys.readouterr().out
