@@ -27,14 +27,15 @@ from handwriting.synthesis import inference
 from handwriting.train.checkpoint import restore_model
 
 # Default sampling bias (Graves 2013, eqs 61-62): at 0 the shipped writer is untidy (read-back
-# CER 26 %), from 1 up it is legible (8.3 % at 1, 4.9 % at 2, experiments/RESULTS.md
-# "Legibility"), and still varied in shape at 1.
+# CER 21 %), from 0.5 up it is legible (4.3 % at 0.5, 3.6 % at 1, 2.3 % at 2, experiments/
+# RESULTS.md "Legibility"), and still varied in shape at 1.
 DEFAULT_BIAS = 1.0
 DEFAULT_WIDTH = inference.DEFAULT_WIDTH
 # A line whose window stalls (no new character for synthesis/sample.py's STALL_STEPS, or end of
 # text not detected before the step cap) is written again with fresh noise this many times. With
-# the shipped medium writer, 13 % of first tries stall at bias 1 and 26 % at bias 2; after 2
-# retries 0 % and 3 %, after 4 none (experiments/stall_rate.py, 90 lines; RESULTS.md "Stalls").
+# the shipped medium writer, 13 % of first tries stall at bias 1 and 19 % at bias 2; after 2
+# retries 0 % and 3 %, after 4 0 % and 1 % (experiments/stall_rate.py, 90 lines; RESULTS.md
+# "Stalls").
 DEFAULT_RETRIES = 4
 STYLES_DIR = "styles"  # shipped styles of a model: <workdir>/styles/<name>.json
 
