@@ -10,8 +10,8 @@ with fresh noise. Run from the repo root:
 
 For each bias: the share of lines unfinished at the first try with detection off (the step cap
 cut the line before its end of text) and on (stalled, or cut), the share still unfinished after
-each number of retries, and the seconds of each setting (all lines of all seeds). The texts are experiments/data/legibility_texts.txt, one line each, all in one
-batch per seed.
+each number of retries, and the seconds of each setting (all lines of all seeds). The texts are
+experiments/data/legibility_texts.txt, one line each, all in one batch per seed.
 """
 
 from __future__ import annotations

@@ -44,7 +44,8 @@ def test_info_names_models_styles_and_limits(client):
   info = client.get("/api/info").json()
   assert info["writer"] == WRITER and "style-1" in info["styles"]
   assert info["limits"]["text"] == app_lib.MAX_TEXT and info["defaults"]["bias"] == 1.0
-  assert info["defaults"]["retries"] == app_lib.DEFAULT_RETRIES == 4 and info["limits"]["retries"] == app_lib.MAX_RETRIES
+  assert info["defaults"]["retries"] == app_lib.DEFAULT_RETRIES == 4
+  assert info["limits"]["retries"] == app_lib.MAX_RETRIES
   page = client.get("/")
   assert page.status_code == 200 and "<canvas id=\"pad\"" in page.text
   assert client.get("/static/app.js").status_code == 200

@@ -6,6 +6,7 @@ from flax import nnx
 
 from handwriting.synthesis.model import HandwritingNet
 from handwriting.synthesis.sample import sample
+from tests.synthesis.windows import FROZEN, pace_window
 
 START = np.zeros(3, np.float32)
 
@@ -103,10 +104,7 @@ def stuck():
   stays the first character at every step (a stalled line)."""
   model = HandwritingNet(num_layers=2, hidden_size=8, num_mixtures=3, alphabet_size=6,
                          window_size=2, rngs=nnx.Rngs(0))
-  model.window_out.kernel[...] = jnp.zeros_like(model.window_out.kernel[...])
-  K = model.window_out.bias[...].shape[0] // 3
-  model.window_out.bias[...] = jnp.zeros_like(model.window_out.bias[...]).at[2 * K:].set(-30.0)
-  return model
+  return pace_window(model, FROZEN)
 
 
 def test_a_stalled_window_stops_its_line_after_stall_steps(stuck, net):

@@ -13,6 +13,7 @@ from handwriting.data.alphabet import Alphabet
 from handwriting.synthesis import inference
 from handwriting.synthesis.configs import get_config
 from handwriting.synthesis.spec import ModelSpec
+from tests.synthesis.windows import FROZEN, pace_window
 
 CAP = 24
 
@@ -79,10 +80,7 @@ def test_a_stalled_line_is_cut_unfinished_and_rewritten(tiny, monkeypatch):
   # The real sampler with a window that cannot move (kappa's increments exp(-30)): every draw
   # stalls, so each is cut after stall_steps and counts as unfinished, well before the cap.
   model, spec = tiny
-  stuck = nnx.clone(model)
-  K = stuck.window_out.bias[...].shape[0] // 3
-  stuck.window_out.kernel[...] = stuck.window_out.kernel[...] * 0.0
-  stuck.window_out.bias[...] = stuck.window_out.bias[...].at[2 * K:].set(-30.0)
+  stuck = pace_window(nnx.clone(model), FROZEN)
   calls = []
   real = inference.sample
   monkeypatch.setattr(inference, "sample", lambda *a, **kw: calls.append(kw) or real(*a, **kw))
