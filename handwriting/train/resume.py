@@ -114,7 +114,10 @@ def save_state(manager: Any, state: TrainState, task: Task, config: ml_collectio
 def warm_start(state: TrainState, task: Task, source: str, tx: optax.GradientTransformation,
                mesh: Mesh, config: ml_collections.ConfigDict) -> TrainState:
   """Step-0 state with the parameters of `source`'s latest checkpoint and a fresh optimizer."""
-  model, meta = ckpt.restore_model(source, task)  # checks the task and every array's shape
+  # A task may start from a narrower network of its kind (`init_source`, its spec) and `grow` it.
+  narrower = getattr(task, "init_source", None)
+  # Checks the task and every array's shape.
+  model, meta = ckpt.restore_model(source, narrower if narrower is not None else task)
   if hasattr(task, "checkpoint_meta"):
     ours = json.loads(json.dumps(task.checkpoint_meta()))
     if meta.get("task_meta") != ours:
@@ -127,7 +130,11 @@ def warm_start(state: TrainState, task: Task, source: str, tx: optax.GradientTra
           f"--config.init_from={source}: its {', '.join(differ)} differ from this data's; start "
           "from a model trained on data prepared the same way")
   params = nnx.to_pure_dict(nnx.state(model, nnx.Param))
-  say(f"starting from the parameters of {source} (step {meta['step']})")
+  how = ""
+  if narrower is not None:
+    params = task.grow(params, state.params)
+    how = f", placed in this run's larger network (which computes what {source} did)"
+  say(f"starting from the parameters of {source} (step {meta['step']}){how}")
   state = fresh_state(state.step, params, state.rest, tx, config)
   return sharding.replicate(state, mesh)
 

@@ -24,6 +24,11 @@ besides the weights (alphabet, normalisation statistics). Every checkpoint store
 meta["task_meta"]; `checkpoint.read_checkpoint_meta(workdir)` reads it back without any data, so
 an inference command can rebuild its task (name + init_model) and call `restore_model`.
 
+Optional hook: a warm start (`config.init_from`) from a smaller network of the same kind: the
+task sets `init_source` to that network's spec (name + init_model; None otherwise) and defines
+`grow(source_params, fresh_params) -> params`, the source's parameters placed in this task's
+freshly initialised ones (pure dicts). The synthesis task widens a narrower network so.
+
 Composition: both models build their Task as a `TrainingTask` of three parts, each in its own
 module: the model spec (what inference needs too: name, init_model, checkpoint_meta), the input
 pipeline (`handwriting.data.pipeline.SplitPipeline`: train_batch, eval_batches, data_position)
