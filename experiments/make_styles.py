@@ -4,6 +4,7 @@ A shipped style must not be a line of a licensed database, so each is a line the
 wrote: texts are written at a few seeds and biases, read back by the shipped reader of the
 writer's data, and the most legible distinct ones are kept. Run from the repo root:
 
+  python experiments/make_styles.py synthesis-iam-ondb-large --count 4
   python experiments/make_styles.py synthesis-iam-ondb-medium --count 4
   python experiments/make_styles.py synthesis-iam-ondb-small --count 4
   python experiments/make_styles.py synthesis-synthetic-small --count 3

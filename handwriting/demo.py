@@ -18,7 +18,8 @@ from pathlib import Path
 DEFAULT_TEXT = "Handwriting synthesis, after Alex Graves."
 # Characters per written line, per writer: about what its training lines hold (IAM-OnDB 35-50,
 # the synthetic set at most 40).
-LINE_WIDTH = {"synthesis-iam-ondb-small": 50, "synthesis-iam-ondb-medium": 50}
+LINE_WIDTH = {"synthesis-iam-ondb-small": 50, "synthesis-iam-ondb-medium": 50,
+              "synthesis-iam-ondb-large": 50}
 DEFAULT_WIDTH = 40
 
 

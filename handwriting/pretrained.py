@@ -14,17 +14,19 @@ MODELS_DIR = Path(__file__).parent / "models"
 # Real handwriting (IAM-OnDB, non-commercial licence) by default: its writer is now the more
 # legible one (experiments/RESULTS.md, legibility); the synthetic-data models stay shipped as the
 # licence-free alternative (the demo also writes with it, in styles primed from synthetic lines).
-# Its default writer is the larger (3 x 256) of the two IAM-OnDB ones, for its lower NLL;
-# `synthesis-iam-ondb-small` (2 x 128) stays shipped as the faster one.
+# Its default writer is the largest (3 x 400, Graves' size) of the IAM-OnDB ones, for its lower NLL;
+# `synthesis-iam-ondb-medium` (3 x 256, its starting point) and `-small` (2 x 128) stay shipped as
+# the faster ones.
 # The default offline reader reads real scans (trained on scan-like renderings, see its README).
-DEFAULTS = {"synthesis": "synthesis-iam-ondb-medium", "recognizer": "recognizer-scans-medium",
+DEFAULTS = {"synthesis": "synthesis-iam-ondb-large", "recognizer": "recognizer-scans-medium",
             "prediction": "prediction-iam-ondb-small"}
 SYNTHETIC_SYNTHESIS = "synthesis-synthetic-small"
 # The shipped reader trained on the same data as each shipped synthesis model: it reads that
 # model's writing back (the demo; the default reader of `evaluate legibility`).
 READER_FOR = {"synthesis-synthetic-small": "recognizer-synthetic-small",
               "synthesis-iam-ondb-small": "reader-iam-ondb-online-medium",
-              "synthesis-iam-ondb-medium": "reader-iam-ondb-online-medium"}
+              "synthesis-iam-ondb-medium": "reader-iam-ondb-online-medium",
+              "synthesis-iam-ondb-large": "reader-iam-ondb-online-medium"}
 
 
 def reader_for(synthesis: str) -> str:
