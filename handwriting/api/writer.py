@@ -27,14 +27,14 @@ from handwriting.synthesis import inference
 from handwriting.train.checkpoint import restore_model
 
 # Default sampling bias (Graves 2013, eqs 61-62): at 0 the default writer is untidy (read-back
-# CER 21 %), from 0.5 up it is legible (4.1 % at 0.5, 2.3 % at 1, 2.1 % at 2, experiments/
+# CER 17 %), from 0.5 up it is legible (5.7 % at 0.5, 2.4 % at 1, 2.1 % at 2, experiments/
 # RESULTS.md "Legibility"), and still varied in shape at 1.
 DEFAULT_BIAS = 1.0
 DEFAULT_WIDTH = inference.DEFAULT_WIDTH
 # A line whose window stalls (no new character for synthesis/sample.py's STALL_STEPS, or end of
 # text not detected before the step cap) is written again with fresh noise this many times. With
-# the default writer (synthesis-iam-ondb-large), 5.6 % of first tries stall at bias 1 and 8.9 %
-# at bias 2; after 2 retries 0 % and 2.2 %, after 4 0 % and 1.1 % (the medium writer: 13 % and
+# the default writer (synthesis-iam-ondb-large), 8.9 % of first tries stall at bias 1 and 13.3 %
+# at bias 2; after 2 retries 0 % and 3.3 %, after 4 0 % and 1.1 % (the medium writer: 13 % and
 # 19 %, then 0 % and 3.3 %, 0 % and 1.1 %; experiments/stall_rate.py, 90 lines; RESULTS.md
 # "Stalls").
 DEFAULT_RETRIES = 4
